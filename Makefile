@@ -1,0 +1,62 @@
+# make run  - create .venv, install, prepare the database, serve on 127.0.0.1:5000
+# make test - install dev dependencies and tools, run the whole suite
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+PIP   := $(VENV)/bin/pip -q --disable-pip-version-check
+
+.PHONY: run test deps dev-deps node-deps system-deps bench soak secret clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.deps: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: node_modules/.installed
+
+# Debian packages the tests drive: Chromium (login page) and wrk (bench).
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk >/dev/null; \
+	  else \
+	    echo "install Debian's chromium and wrk (sudo apt-get install chromium wrk)"; exit 1; \
+	  fi; \
+	fi
+
+# A private .env with a fresh signing secret; never overwrites an existing one.
+.env:
+	sed "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')|" .env.example > .env
+	@echo "wrote .env with a new SECRET_KEY"
+
+secret:
+	@python3 -c 'import secrets; print(secrets.token_urlsafe(48))'
+
+run: deps .env
+	$(VENV)/bin/flask --app app bootstrap
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py
+
+test: dev-deps node-deps system-deps
+	$(PY) -m pytest
+
+bench: dev-deps system-deps
+	$(PY) bench/run.py
+
+soak: dev-deps
+	$(PY) bench/soak.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache

@@ -1,0 +1,66 @@
+"""Application factory. `python app.py` runs a development server on 127.0.0.1:5000."""
+import logging
+import re
+import secrets
+import sys
+import uuid
+
+from flask import Flask, g, request
+
+import cli
+import config as settings
+import db
+from rest import errors, tokens
+from rest.auth import bp as auth_bp
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+log = logging.getLogger(__name__)
+
+
+def create_app(config=None, env=None):
+    """Build the app: defaults, then the environment (and .env), then `config`.
+
+    `env` replaces os.environ (tests pass {} so a developer's .env cannot leak
+    in). Raises config.ConfigError when the result is unsafe to run.
+    """
+    app = Flask(__name__)
+    app.config.update(settings.from_env(env))
+    app.config.update(config or {})
+    settings.validate(app.config)
+    app.json.sort_keys = False
+    app.extensions["keyring"] = _keyring(app)
+
+    db.init_app(app)
+    errors.init_app(app)
+    app.before_request(_assign_request_id)
+    app.after_request(_send_request_id)
+    app.register_blueprint(auth_bp)
+    cli.init_app(app)
+    return app
+
+
+def _keyring(app):
+    secret = app.config["SECRET_KEY"]
+    if not secret:
+        # Only reachable outside production (validate() refuses it there).
+        log.warning("SECRET_KEY is not set: using a random key; tokens die with this process")
+        secret = secrets.token_urlsafe(48)
+    return tokens.hmac_ring(secret, app.config["SECRET_KEY_PREVIOUS"])
+
+
+def _assign_request_id():
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def _send_request_id(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return response
+
+
+if __name__ == "__main__":
+    try:
+        application = create_app()
+    except settings.ConfigError as exc:
+        sys.exit(f"error: {exc}")
+    application.run(host="127.0.0.1", port=5000)

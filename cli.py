@@ -1,0 +1,144 @@
+"""Operator commands: `flask --app app <command>`. Each exits non-zero on failure."""
+import re
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+
+import db
+from rest import passwords, validation
+
+SQL_DIR = Path(__file__).parent / "sql"
+# The database name comes from configuration, never from a request; it is still
+# checked, since an identifier cannot be a query parameter.
+_DB_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def _fail(message):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _unreachable(exc):
+    config = current_app.config
+    _fail(
+        f"cannot reach MySQL at {config['DB_HOST']}:{config['DB_PORT']} ({exc}).\n"
+        "Start one with `docker compose up -d db`, or set DB_HOST, DB_PORT, DB_USER "
+        "and DB_PASSWORD in .env."
+    )
+
+
+def create_database():
+    """CREATE DATABASE IF NOT EXISTS for the configured DB_NAME (utf8mb4)."""
+    name = current_app.config["DB_NAME"]
+    if not _DB_NAME.fullmatch(name):
+        _fail(f"DB_NAME {name!r} must be letters, digits and underscores")
+    db.server_execute(
+        current_app.config,
+        f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    )
+
+
+def run_sql_file(filename):
+    """Run sql/<filename> against the configured database."""
+    db.run_script(current_app.config, (SQL_DIR / filename).read_text())
+
+
+def schema_loaded():
+    """True if the configured database already has the user table."""
+    row = db.one(
+        "SELECT COUNT(*) AS n FROM information_schema.tables"
+        " WHERE table_schema = DATABASE() AND table_name = 'user'"
+    )
+    return bool(row["n"])
+
+
+def _read_password(confirm=True):
+    """A password from the prompt, or the first line of stdin when it is not a terminal."""
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+@click.command("init-db")
+def init_db_command():
+    """Create the database if needed and load sql/schema.sql (idempotent)."""
+    try:
+        create_database()
+        run_sql_file("schema.sql")
+    except db.DatabaseUnavailable as exc:
+        _unreachable(exc)
+    click.echo(f"schema loaded into {current_app.config['DB_NAME']}")
+
+
+@click.command("seed")
+def seed_command():
+    """Load the demo data of sql/seed.sql (idempotent). Never in production."""
+    try:
+        run_sql_file("seed.sql")
+    except db.DatabaseUnavailable as exc:
+        _unreachable(exc)
+    click.echo("demo data loaded (users roy/roy and admin; see README)")
+
+
+@click.command("bootstrap")
+def bootstrap_command():
+    """Create the database, schema and demo data when they are missing (make run)."""
+    try:
+        create_database()
+        fresh = not schema_loaded()
+        run_sql_file("schema.sql")
+        if fresh:
+            run_sql_file("seed.sql")
+    except db.DatabaseUnavailable as exc:
+        _unreachable(exc)
+    click.echo("database ready" + (" (schema and demo data loaded)" if fresh else ""))
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Give the user the admin flag.")
+def create_user_command(username, admin):
+    """Create USERNAME; the password is prompted for, or read from stdin."""
+    problem = validation.username_problem(username)
+    if problem:
+        _fail(f"username {problem}")
+    password = _read_password()
+    problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
+    if problem:
+        _fail(f"password {problem}")
+    try:
+        db.execute(
+            "INSERT INTO user (username, password, is_admin) VALUES (%s, %s, %s)",
+            (username, passwords.hash_password(password), admin),
+        )
+    except db.IntegrityError as exc:
+        if db.is_duplicate(exc):
+            _fail(f"user {username!r} already exists")
+        raise
+    except db.DatabaseUnavailable as exc:
+        _unreachable(exc)
+    click.echo(f"created {'admin ' if admin else ''}user {username}")
+
+
+@click.command("hash-password")
+def hash_password_command():
+    """Print an argon2id hash to paste into a mysql INSERT (password prompted or from stdin)."""
+    password = _read_password()
+    if not password:
+        _fail("the password is empty")
+    if len(password) > current_app.config["PASSWORD_MAX_LENGTH"]:
+        _fail(f"the password is longer than {current_app.config['PASSWORD_MAX_LENGTH']} characters")
+    click.echo(passwords.hash_password(password))
+
+
+COMMANDS = [init_db_command, seed_command, bootstrap_command,
+            create_user_command, hash_password_command]
+
+
+def init_app(app):
+    """Register the operator commands on the app's CLI."""
+    for command in COMMANDS:
+        app.cli.add_command(command)

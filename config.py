@@ -1,0 +1,140 @@
+"""Configuration: typed values read from the environment (and an optional .env).
+
+Every variable is listed in `.env.example` with its default. Insecure defaults
+exist only for development and tests; `check_production()` refuses them.
+"""
+import os
+
+from dotenv import load_dotenv
+
+# Known-weak secrets that must never sign a production token: the tutorials'
+# own values and the placeholder shipped in .env.example.
+WEAK_SECRETS = {
+    "", "secret", "secret-key", "Th1s1ss3cr3t", "changeme", "change-me",
+    "dev", "development", "test", "testing",
+    "replace-me-with-the-output-of-make-secret",
+}
+MIN_SECRET_BYTES = 32
+SECRET_HINT = (
+    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+)
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot run safely."""
+
+
+def _str(env, name, default):
+    return env.get(name, default)
+
+
+def _int(env, name, default, minimum=0):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env, name, default):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env, name, default):
+    raw = env.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def from_env(env=None):
+    """Return the configuration as a dict of typed values.
+
+    Reads `env` (default: os.environ after loading `.env`, which never
+    overrides variables already set). Raises ConfigError on malformed values.
+    """
+    if env is None:
+        load_dotenv(override=False)
+        env = os.environ
+    return {
+        "APP_ENV": _str(env, "APP_ENV", "production"),
+        "DEBUG": _bool(env, "FLASK_DEBUG", False),
+        "SECRET_KEY": _str(env, "SECRET_KEY", ""),
+        # Previous HS256 secrets: still verify tokens, never sign (key rotation).
+        "SECRET_KEY_PREVIOUS": _list(env, "SECRET_KEY_PREVIOUS", []),
+        # Database.
+        "DB_HOST": _str(env, "DB_HOST", "127.0.0.1"),
+        "DB_PORT": _int(env, "DB_PORT", 3306, minimum=1),
+        "DB_USER": _str(env, "DB_USER", "root"),
+        "DB_PASSWORD": _str(env, "DB_PASSWORD", ""),
+        "DB_NAME": _str(env, "DB_NAME", "jwt_api"),
+        "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 8, minimum=1),
+        "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 3, minimum=1),
+        "DB_READ_TIMEOUT": _int(env, "DB_READ_TIMEOUT", 10, minimum=1),
+        "DB_WRITE_TIMEOUT": _int(env, "DB_WRITE_TIMEOUT", 10, minimum=1),
+        # disabled | required | verify-ca | verify-identity
+        "DB_SSL_MODE": _str(env, "DB_SSL_MODE", "disabled").lower(),
+        "DB_SSL_CA": _str(env, "DB_SSL_CA", ""),
+        "DB_RETRY_AFTER": _int(env, "DB_RETRY_AFTER", 5, minimum=1),
+        # Tokens.
+        "JWT_ACCESS_TTL": _int(env, "JWT_ACCESS_TTL", 900, minimum=1),
+        "JWT_REFRESH_TTL": _int(env, "JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1),
+        "JWT_REFRESH_GRACE": _int(env, "JWT_REFRESH_GRACE", 10),
+        "JWT_LEEWAY": _int(env, "JWT_LEEWAY", 10),
+        "JWT_ISSUER": _str(env, "JWT_ISSUER", ""),
+        "JWT_AUDIENCE": _str(env, "JWT_AUDIENCE", ""),
+        "JWT_MAX_LENGTH": _int(env, "JWT_MAX_LENGTH", 4096, minimum=256),
+        # Where a request may carry its access token, in the order tried:
+        # authorization (Authorization: JWT|Bearer), x-access-tokens, query (?token=).
+        "TOKEN_LOCATIONS": _list(env, "TOKEN_LOCATIONS", ["authorization", "x-access-tokens"]),
+        # Requests.
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
+        "PASSWORD_MAX_LENGTH": _int(env, "PASSWORD_MAX_LENGTH", 1024, minimum=64),
+    }
+
+
+SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
+TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
+
+
+def validate(config):
+    """Check values that no environment may get wrong; raises ConfigError."""
+    if config["DB_SSL_MODE"] not in SSL_MODES:
+        raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
+    unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
+    if unknown or not config["TOKEN_LOCATIONS"]:
+        raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")
+    check_production(config)
+
+
+def check_production(config):
+    """Refuse to run production with debug on or a missing, default or short secret.
+
+    Raises ConfigError with a one-line message that says how to fix it.
+    """
+    if config.get("APP_ENV") != "production":
+        return
+    if config.get("DEBUG"):
+        raise ConfigError("FLASK_DEBUG is on in production: unset it or set APP_ENV=development")
+    secret = config.get("SECRET_KEY") or ""
+    if not secret:
+        raise ConfigError(f"SECRET_KEY is not set; {SECRET_HINT}")
+    if secret in WEAK_SECRETS:
+        raise ConfigError(f"SECRET_KEY is a known default; {SECRET_HINT}")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; {SECRET_HINT}"
+        )

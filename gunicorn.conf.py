@@ -1,0 +1,28 @@
+"""gunicorn settings. Every value can be overridden on the command line or by GUNICORN_*."""
+import os
+import sys
+
+wsgi_app = "app:create_app()"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+worker_class = "sync"
+# A request may wait on the database for at most DB_READ_TIMEOUT; a worker
+# stuck longer than this is killed and replaced.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 10
+keepalive = 5
+# Loading the app before forking fails fast (bad config) and shares memory.
+preload_app = True
+accesslog = None  # the app logs one JSON line per request itself
+errorlog = "-"
+
+
+def on_starting(server):
+    """Refuse to start with an unsafe configuration, in one line, before forking."""
+    import config
+
+    try:
+        config.validate(config.from_env())
+    except config.ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)

@@ -1,0 +1,73 @@
+"""One JSON error contract for every error the service can answer.
+
+Shape (Flask-JWT's, kept for its clients): {"status_code", "error",
+"description"}, plus "field" when one input field is to blame. Views raise
+`ApiError` (or call flask.abort); they never build error responses by hand.
+"""
+import logging
+
+from flask import current_app, g, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
+
+import db
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered to the client as JSON with `status`."""
+
+    def __init__(self, status, description, error=None, field=None, headers=None):
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.error = error or HTTP_STATUS_CODES.get(status, "Error")
+        self.field = field
+        self.headers = headers or {}
+
+
+def error_response(status, error, description, field=None, headers=None):
+    """Build the JSON error response; the only place that does."""
+    body = {"status_code": status, "error": error, "description": description}
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _api_error(exc):
+    return error_response(exc.status, exc.error, exc.description, exc.field, exc.headers)
+
+
+def _http_error(exc):
+    # Keep headers Werkzeug sets for a reason (Allow on 405, Retry-After on 429...).
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    return error_response(exc.code, exc.name, exc.description, headers=headers)
+
+
+def _database_unavailable(exc):
+    log.warning("database unavailable: %s", exc)
+    retry = str(current_app.config["DB_RETRY_AFTER"])
+    return error_response(
+        503, "Service Unavailable",
+        "The database is unavailable. Retry shortly.",
+        headers={"Retry-After": retry},
+    )
+
+
+def _unexpected(exc):
+    # Logged with the request id; the client gets no trace, no SQL, no detail.
+    log.exception("unhandled error (request_id=%s)", g.get("request_id", "-"))
+    return error_response(500, InternalServerError.name, "An unexpected error occurred.")
+
+
+def init_app(app):
+    """Register the handlers that turn every error into the JSON shape."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(db.DatabaseUnavailable, _database_unavailable)
+    app.register_error_handler(Exception, _unexpected)
