@@ -10,8 +10,7 @@ from flask import Flask, g, request
 import cli
 import config as settings
 import db
-from rest import errors, tokens
-from rest.auth import bp as auth_bp
+from rest import errors, limits, register_blueprints, tokens
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 log = logging.getLogger(__name__)
@@ -34,7 +33,8 @@ def create_app(config=None, env=None):
     errors.init_app(app)
     app.before_request(_assign_request_id)
     app.after_request(_send_request_id)
-    app.register_blueprint(auth_bp)
+    limits.init_app(app)
+    register_blueprints(app)
     cli.init_app(app)
     return app
 

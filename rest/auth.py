@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.local import LocalProxy
 
 import db
-from rest import inputs, passwords, tokens
+from rest import inputs, limits, passwords, tokens
 from rest.errors import ApiError
 
 bp = Blueprint("auth", __name__)
@@ -208,6 +208,7 @@ def invalid_credentials():
 
 
 @bp.post("/auth")
+@limits.login_limit
 def create_token():
     """Exchange a username and password for an access token (Flask-JWT's /auth)."""
     user = authenticate(*credentials_from_json())
