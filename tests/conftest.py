@@ -155,3 +155,95 @@ def login(client):
 
 def bearer(token, scheme="Bearer"):
     return {"Authorization": f"{scheme} {token}"}
+
+
+# --- a live gunicorn server (schemathesis, newman, and anyone who needs real HTTP) ---
+
+class LiveServer:
+    """A running gunicorn: `.url` (no trailing slash), `.database`, `.stderr_text()`."""
+
+    def __init__(self, url, database, process, stderr_path):
+        self.url = url
+        self.database = database
+        self.process = process
+        self.stderr_path = stderr_path
+
+    def stderr_text(self):
+        return Path(self.stderr_path).read_text(errors="replace")
+
+
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_ready(server, timeout=20.0):
+    """Poll /rest-auth (any HTTP answer means gunicorn serves) until `timeout`; fail with stderr."""
+    import time
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            break
+        try:
+            urllib.request.urlopen(server.url + "/rest-auth", timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # an HTTP error status is an answer: the server is up
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"gunicorn at {server.url} did not answer within {timeout:.0f}s "
+                f"(exit={server.process.poll()}):\n{server.stderr_text()[-4000:]}")
+
+
+def start_live_server(tmp_dir, seed=True, **env_overrides):
+    """Create a database and start gunicorn on it; return a LiveServer (call stop_live_server)."""
+    import subprocess
+    database = create_database(prefix="test_live", seed=seed)
+    port = _free_port()
+    db_config = server_config(database)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "GUNICORN_"))}
+    env.update({
+        "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
+        "APP_ENV": "test", "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update({k: str(v) for k, v in db_config.items()})
+    env.update({k: str(v) for k, v in env_overrides.items()})
+    stderr_path = Path(tmp_dir) / f"gunicorn-{port}.log"
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", database, process, stderr_path)
+    try:
+        _wait_until_ready(server)
+    except BaseException:
+        stop_live_server(server)
+        raise
+    return server
+
+
+def stop_live_server(server):
+    """Stop the gunicorn we started (by PID: terminate, then kill) and drop its database."""
+    import subprocess
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=5)
+    drop_database(server.database)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """gunicorn (2 workers) on a freshly seeded database of its own, for the whole session."""
+    server = start_live_server(tmp_path_factory.mktemp("live"))
+    yield server
+    stop_live_server(server)
