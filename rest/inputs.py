@@ -1,5 +1,6 @@
 """Reading and checking request input. Every failure is an ApiError naming the field."""
 from flask import request
+from werkzeug.routing import BaseConverter, ValidationError
 
 from rest.errors import ApiError
 
@@ -30,3 +31,41 @@ def optional_string(body, name, max_length):
     if len(value) > max_length:
         raise ApiError(400, f"'{name}' must be at most {max_length} characters.", field=name)
     return value
+
+
+# Fields a client may never set on its own account, whatever the endpoint.
+PRIVILEGED_FIELDS = ("admin", "is_admin", "role", "id", "password_hash")
+
+
+def only_fields(body, allowed):
+    """400 naming the first key of `body` not in `allowed`.
+
+    The API's one policy for unknown fields: refused, never silently ignored,
+    so a typo ("pasword") or a field from another API is not lost unnoticed.
+    Privileged fields get a message that says why.
+    """
+    for name in body:
+        if name in allowed:
+            continue
+        if name in PRIVILEGED_FIELDS:
+            raise ApiError(400, f"'{name}' cannot be set here.", field=name)
+        raise ApiError(400, f"Unknown field '{name}'.", field=name)
+
+
+class PositiveId(BaseConverter):
+    """URL converter `<id:name>`: a positive integer that fits INT UNSIGNED.
+
+    Anything else (0, -1, 1.5, 'abc', 99999999999) does not match the route,
+    so it is Flask's JSON 404, never a 500 and never a query.
+    """
+
+    regex = r"[1-9][0-9]{0,9}"
+
+    def to_python(self, value):
+        number = int(value)
+        if number > 4294967295:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value):
+        return str(int(value))
