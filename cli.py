@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 import db
 from rest import passwords, validation
@@ -63,6 +64,7 @@ def _read_password(confirm=True):
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Create the database if needed and load sql/schema.sql (idempotent)."""
     try:
@@ -74,6 +76,7 @@ def init_db_command():
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command():
     """Load the demo data of sql/seed.sql (idempotent). Never in production."""
     try:
@@ -84,6 +87,7 @@ def seed_command():
 
 
 @click.command("bootstrap")
+@with_appcontext
 def bootstrap_command():
     """Create the database, schema and demo data when they are missing (make run)."""
     try:
@@ -98,6 +102,7 @@ def bootstrap_command():
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Give the user the admin flag.")
 def create_user_command(username, admin):
@@ -124,6 +129,7 @@ def create_user_command(username, admin):
 
 
 @click.command("hash-password")
+@with_appcontext
 def hash_password_command():
     """Print an argon2id hash to paste into a mysql INSERT (password prompted or from stdin)."""
     password = _read_password()

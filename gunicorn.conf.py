@@ -1,6 +1,10 @@
 """gunicorn settings. Every value can be overridden on the command line or by GUNICORN_*."""
 import os
-import sys
+
+from dotenv import load_dotenv
+
+# The same .env the app reads (never overriding the real environment).
+load_dotenv(override=False)
 
 wsgi_app = "app:create_app()"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
@@ -11,18 +15,9 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 10
 keepalive = 5
-# Loading the app before forking fails fast (bad config) and shares memory.
+# Loading the app before forking shares memory, and an unsafe config stops the
+# master with a one-line "Error: ..." before any worker starts.
 preload_app = True
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
 
-
-def on_starting(server):
-    """Refuse to start with an unsafe configuration, in one line, before forking."""
-    import config
-
-    try:
-        config.validate(config.from_env())
-    except config.ConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(2)

@@ -1,5 +1,6 @@
 """Reading and checking request input. Every failure is an ApiError naming the field."""
 from flask import request
+from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter, ValidationError
 
 from rest.errors import ApiError
@@ -13,9 +14,10 @@ def json_object():
     """
     if not request.is_json:
         raise ApiError(415, "Send a JSON body with 'Content-Type: application/json'.")
-    body = request.get_json(silent=True)
-    if body is None and request.get_data(cache=True):
-        raise ApiError(400, "The body is not valid JSON.")
+    try:
+        body = request.get_json()
+    except BadRequest:
+        raise ApiError(400, "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The JSON body must be an object.")
     return body

@@ -1,0 +1,107 @@
+"""Configuration: typed parsing and the production guard."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import app as app_module
+import config
+from conftest import ROOT
+
+STRONG = "s" * 48
+
+
+def _production(**env):
+    values = {"APP_ENV": "production", "SECRET_KEY": STRONG}
+    values.update(env)
+    return config.from_env(values)
+
+
+@pytest.mark.parametrize("secret, message", [
+    ("", "SECRET_KEY is not set"),
+    ("secret-key", "SECRET_KEY is a known default"),
+    ("Th1s1ss3cr3t", "SECRET_KEY is a known default"),
+    ("replace-me-with-the-output-of-make-secret", "SECRET_KEY is a known default"),
+    ("x" * 31, "SECRET_KEY is shorter than 32 bytes"),
+])
+def test_production_refuses_a_missing_default_or_short_secret(secret, message):
+    with pytest.raises(config.ConfigError) as caught:
+        config.validate(_production(SECRET_KEY=secret))
+    text = str(caught.value)
+    assert text.startswith(message)
+    assert "secrets.token_urlsafe" in text and "\n" not in text
+
+
+def test_production_refuses_debug():
+    with pytest.raises(config.ConfigError, match="FLASK_DEBUG is on in production"):
+        config.validate(_production(FLASK_DEBUG="1"))
+
+
+def test_production_accepts_a_strong_secret():
+    config.validate(_production())
+
+
+def test_development_tolerates_a_missing_secret():
+    config.validate(config.from_env({"APP_ENV": "development"}))
+
+
+def test_create_app_applies_the_guard():
+    with pytest.raises(config.ConfigError):
+        app_module.create_app(env={"APP_ENV": "production", "SECRET_KEY": "short"})
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"DB_PORT": "abc"}, "DB_PORT must be an integer"),
+    ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE must be at least 1"),
+    ({"FLASK_DEBUG": "maybe"}, "FLASK_DEBUG must be true or false"),
+])
+def test_malformed_values_are_named(env, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.from_env(env)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"DB_SSL_MODE": "sometimes"}, "DB_SSL_MODE must be one of"),
+    ({"TOKEN_LOCATIONS": "cookies"}, "TOKEN_LOCATIONS must list some of"),
+    ({"TOKEN_LOCATIONS": ""}, "TOKEN_LOCATIONS must list some of"),
+])
+def test_invalid_choices_are_refused(env, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.validate(_production(**env))
+
+
+def test_typed_values():
+    values = config.from_env({"DB_PORT": "3307", "TOKEN_LOCATIONS": "authorization, query",
+                              "FLASK_DEBUG": "off", "JWT_ACCESS_TTL": "60"})
+    assert values["DB_PORT"] == 3307 and values["JWT_ACCESS_TTL"] == 60
+    assert values["TOKEN_LOCATIONS"] == ["authorization", "query"] and values["DEBUG"] is False
+
+
+def test_every_variable_is_in_env_example():
+    documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
+                  if line and not line.startswith("#") and "=" in line}
+    read = set(config.from_env({}).keys()) - {"DEBUG"} | {"FLASK_DEBUG"}
+    assert read <= documented, f"undocumented: {read - documented}"
+
+
+def _env_without_secret():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "APP_ENV", "FLASK_"))}
+    env.update(APP_ENV="production", SECRET_KEY="")  # an empty value also stops .env filling it in
+    return env
+
+
+def test_gunicorn_refuses_to_start_in_one_line():
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    result = subprocess.run([gunicorn, "-c", "gunicorn.conf.py"], cwd=ROOT, env=_env_without_secret(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].lower().startswith("error: secret_key is not set; generate one")
+
+
+def test_python_app_py_refuses_to_start_in_one_line():
+    result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=_env_without_secret(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: SECRET_KEY is not set; generate one")
+    assert "Traceback" not in result.stderr
