@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS post (
   id       INT UNSIGNED NOT NULL AUTO_INCREMENT,
   user_id  INT UNSIGNED NOT NULL,
   title    VARCHAR(200) NOT NULL,
-  body     TEXT         NOT NULL,
+  -- MEDIUMTEXT: the API caps a body at 65535 characters, up to 4 bytes each
+  -- in utf8mb4; TEXT holds only 65535 bytes.
+  body     MEDIUMTEXT   NOT NULL,
   version  INT UNSIGNED NOT NULL DEFAULT 1,
   created  DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
   updated  DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
