@@ -1,18 +1,15 @@
 """Application factory. `python app.py` runs a development server on 127.0.0.1:5000."""
 import logging
-import re
 import secrets
 import sys
-import uuid
 
-from flask import Flask, g, request
+from flask import Flask
 
 import cli
 import config as settings
 import db
-from rest import errors, limits, register_blueprints, tokens
+from rest import errors, limits, observability, register_blueprints, tokens
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 log = logging.getLogger(__name__)
 
 
@@ -31,8 +28,7 @@ def create_app(config=None, env=None):
 
     db.init_app(app)
     errors.init_app(app)
-    app.before_request(_assign_request_id)
-    app.after_request(_send_request_id)
+    observability.init_app(app)  # first: request id and timing for every later hook
     limits.init_app(app)
     register_blueprints(app)
     cli.init_app(app)
@@ -46,16 +42,6 @@ def _keyring(app):
         log.warning("SECRET_KEY is not set: using a random key; tokens die with this process")
         secret = secrets.token_urlsafe(48)
     return tokens.hmac_ring(secret, app.config["SECRET_KEY_PREVIOUS"])
-
-
-def _assign_request_id():
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-
-
-def _send_request_id(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    return response
 
 
 if __name__ == "__main__":

@@ -103,6 +103,9 @@ def from_env(env=None):
         # Requests.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
         "PASSWORD_MAX_LENGTH": _int(env, "PASSWORD_MAX_LENGTH", 1024, minimum=64),
+        # Observability: one JSON line per request on stderr; Prometheus /metrics.
+        "ACCESS_LOG": _bool(env, "ACCESS_LOG", True),
+        "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),
     }
 
 

@@ -216,6 +216,15 @@ def init_app(app):
     app.teardown_appcontext(close_db)
 
 
+def pool_stats():
+    """Return (in_use, idle) connections of this process's pool; (0, 0) before first use."""
+    pool = current_app.extensions.get("db_pool")
+    if pool is None or pool[0] != os.getpid():
+        return 0, 0
+    # DBUtils keeps no public counters; these two attributes are stable since 1.x.
+    return pool[1]._connections, len(pool[1]._idle_cache)
+
+
 def close_pool(app):
     """Close this process's pool of `app` (tests and shutdown)."""
     pool = app.extensions.pop("db_pool", None)

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.local import LocalProxy
 
 import db
-from rest import inputs, limits, passwords, tokens
+from rest import inputs, limits, observability, passwords, tokens
 from rest.errors import ApiError
 
 bp = Blueprint("auth", __name__)
@@ -204,6 +204,7 @@ def credentials_from_json():
 
 def invalid_credentials():
     """The one answer for an unknown user and a wrong password alike."""
+    observability.login_failed()
     return ApiError(401, "Invalid credentials", error="Bad Request")
 
 
@@ -215,6 +216,14 @@ def create_token():
     if user is None:
         raise invalid_credentials()
     return no_store(jsonify(token_body(user)))
+
+
+@bp.get("/auth")
+@token_required
+def who_am_i():
+    """Who the caller is (seed 001's dashboard route); POST /auth still issues tokens."""
+    return jsonify(message="You are verified. Welcome to your dashboard!",
+                   user=current_user.to_json())
 
 
 @bp.get("/rest-auth")

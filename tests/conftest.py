@@ -180,7 +180,7 @@ def _free_port():
 
 
 def _wait_until_ready(server, timeout=20.0):
-    """Poll /rest-auth (any HTTP answer means gunicorn serves) until `timeout`; fail with stderr."""
+    """Poll /healthz (any HTTP answer means gunicorn serves) until `timeout`; fail with stderr."""
     import time
     import urllib.error
     import urllib.request
@@ -189,7 +189,7 @@ def _wait_until_ready(server, timeout=20.0):
         if server.process.poll() is not None:
             break
         try:
-            urllib.request.urlopen(server.url + "/rest-auth", timeout=1)
+            urllib.request.urlopen(server.url + "/healthz", timeout=1)
             return
         except urllib.error.HTTPError:
             return  # an HTTP error status is an answer: the server is up

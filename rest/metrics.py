@@ -1,0 +1,71 @@
+"""Prometheus metrics (prometheus_client), served at /metrics when METRICS_ENABLED=true.
+
+The metric objects are process-wide singletons. Under gunicorn each worker
+counts for itself; set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder)
+before starting gunicorn and /metrics sums every worker's files
+(gunicorn.conf.py marks dead workers and clears the folder at start).
+"""
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
+    generate_latest, multiprocess,
+)
+
+# The endpoint label is the URL rule ("/users/<id:uid>/posts"), never the raw
+# path: a label per id would grow without bound.
+REQUESTS = Counter(
+    "http_requests_total", "HTTP requests answered, by method, endpoint and status.",
+    ["method", "endpoint", "status"],
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds", "Time to answer a request, by method and endpoint.",
+    ["method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+LOGIN_FAILURES = Counter(
+    "auth_login_failures_total", "Log-in attempts refused with 'Invalid credentials'.",
+)
+RATE_LIMITED = Counter(
+    "http_rate_limited_total", "Requests refused with 429 Too Many Requests, by endpoint.",
+    ["endpoint"],
+)
+# livesum: in multiprocess mode the value is the sum over live workers.
+POOL_IN_USE = Gauge(
+    "db_pool_connections_in_use", "Database connections lent out by this worker's pool.",
+    multiprocess_mode="livesum",
+)
+POOL_IDLE = Gauge(
+    "db_pool_connections_idle", "Idle database connections kept by this worker's pool.",
+    multiprocess_mode="livesum",
+)
+
+
+def observe(method, endpoint, status, seconds):
+    """Count one answered request and its latency."""
+    REQUESTS.labels(method, endpoint, str(status)).inc()
+    LATENCY.labels(method, endpoint).observe(seconds)
+    if status == 429:
+        RATE_LIMITED.labels(endpoint).inc()
+
+
+def set_pool(in_use, idle):
+    """Record this worker's pool use."""
+    POOL_IN_USE.set(in_use)
+    POOL_IDLE.set(idle)
+
+
+def exposition():
+    """Return (body, content type) of the text exposition, all workers merged."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid):
+    """Drop a dead worker's live gauges (gunicorn child_exit hook)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
