@@ -1,0 +1,35 @@
+"""Pages: GET /public (seed 001), and the login page at GET / and GET /login.
+
+The page's script and style are static files, so every HTML response can
+carry a strict Content-Security-Policy with no 'unsafe-inline'.
+"""
+from flask import Blueprint, jsonify, render_template
+
+bp = Blueprint("pages", __name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@bp.get("/public")
+def public():
+    """A route anyone may call, token or not."""
+    return jsonify(message="This is a public page")
+
+
+@bp.get("/")
+@bp.get("/login")
+def login_page():
+    """The login form: posts credentials, shows the token and /rest-auth's answer."""
+    return render_template("login.html")
+
+
+@bp.after_app_request
+def protect_html(response):
+    """HTML answers run only our own static script and style, and are never framed."""
+    if response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

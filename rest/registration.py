@@ -1,0 +1,94 @@
+"""Account creation: POST /register (seed 000), POST /signup and POST /users (seed 002).
+
+One rule set (rest.validation) for all three. The unique index on
+user.username decides duplicates, so 20 requests racing for one name give one
+201 and nineteen 409s, never a 500 and never two rows.
+"""
+from flask import Blueprint, current_app, jsonify, url_for
+
+import db
+from rest import inputs, limits, passwords, validation
+from rest.errors import ApiError
+
+bp = Blueprint("registration", __name__)
+
+# Seed 000 names the account `name`; seed 002 and everything else `username`.
+REGISTRATION_FIELDS = ("username", "name", "password")
+
+INSERT_USER = "INSERT INTO user (username, password) VALUES (%s, %s)"
+USER_BY_ID = "SELECT id, username, is_admin, created FROM user WHERE id = %s"
+
+
+def utc_iso(moment):
+    """A naive UTC DATETIME from the database as ISO 8601 with 'Z'."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user_json(row, with_admin=False):
+    """The public view of a user row: id, username, created (and admin for admins)."""
+    body = {"id": row["id"], "username": row["username"], "created": utc_iso(row["created"])}
+    if with_admin:
+        body["admin"] = bool(row["is_admin"])
+    return body
+
+
+def _present_string(body, name):
+    """body[name] when it is a string; 400 naming the field when missing or of another type."""
+    value = body.get(name)
+    if value is None:
+        raise ApiError(400, f"'{name}' is required.", field=name)
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string.", field=name)
+    return value
+
+
+def checked_username(body, name="username"):
+    """A new username from body[name]; 400 when missing or not a string, 422 when it breaks the rules."""
+    username = _present_string(body, name)
+    problem = validation.username_problem(username)
+    if problem:
+        raise ApiError(422, f"'{name}' {problem}.", field=name)
+    return username
+
+
+def checked_password(body, name="password"):
+    """A new password from body[name]; 400 when missing or not a string, 422 when it breaks the rules."""
+    password = _present_string(body, name)
+    problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
+    if problem:
+        raise ApiError(422, f"'{name}' {problem}.", field=name)
+    return password
+
+
+def _registration():
+    """(username, password) from the JSON body, or the 4xx that explains what is wrong."""
+    body = inputs.json_object()
+    inputs.only_fields(body, REGISTRATION_FIELDS)
+    if "name" in body and "username" in body:
+        raise ApiError(400, "Send 'username' or 'name', not both.", field="name")
+    field = "name" if "name" in body else "username"
+    return checked_username(body, field), checked_password(body)
+
+
+def create_user(username, password):
+    """Insert a user and return its row; 409 ApiError when the name is taken."""
+    try:
+        result = db.execute(INSERT_USER, (username, passwords.hash_password(password)))
+    except db.IntegrityError as exc:
+        if db.is_duplicate(exc):
+            raise ApiError(409, f"The username '{username}' is taken.", field="username") from None
+        raise
+    return db.one(USER_BY_ID, (result.lastrowid,))
+
+
+@bp.post("/register")
+@bp.post("/signup")
+@bp.post("/users")
+@limits.registration_limit
+def register():
+    """Create an account: 201, Location and {id, username, created}; never the hash."""
+    row = create_user(*_registration())
+    response = jsonify(user_json(row))
+    response.status_code = 201
+    response.headers["Location"] = url_for("users.get_user", user_id=row["id"])
+    return response
