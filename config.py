@@ -103,6 +103,23 @@ def from_env(env=None):
         # Requests.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
         "PASSWORD_MAX_LENGTH": _int(env, "PASSWORD_MAX_LENGTH", 1024, minimum=64),
+        # Throttling (rest/limits.py, rest/throttle.py; docs/security.md "Throttling").
+        # Limits are Flask-Limiter strings: "10/minute;100/hour".
+        "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
+        # Empty: memory (per process). redis://127.0.0.1:6379/0 shares counts
+        # between gunicorn workers and instances.
+        "RATELIMIT_STORAGE_URI": _str(env, "RATELIMIT_STORAGE_URI", ""),
+        "RATELIMIT_LOGIN": _str(env, "RATELIMIT_LOGIN", "10/minute;100/hour"),
+        "RATELIMIT_LOGIN_PER_USER": _str(env, "RATELIMIT_LOGIN_PER_USER", "10/minute;100/hour"),
+        "RATELIMIT_REFRESH": _str(env, "RATELIMIT_REFRESH", "30/minute;300/hour"),
+        "RATELIMIT_REGISTER": _str(env, "RATELIMIT_REGISTER", "5/minute;20/hour"),
+        # Failed logins per account: this many are free, then each attempt waits
+        # 2, 4, 8... seconds after the last failure, at most LOGIN_MAX_DELAY.
+        "LOGIN_FREE_FAILURES": _int(env, "LOGIN_FREE_FAILURES", 5, minimum=1),
+        "LOGIN_MAX_DELAY": _int(env, "LOGIN_MAX_DELAY", 60, minimum=1),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are
+        # trusted (0: the client is the socket peer, remote_addr).
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
         # Observability: one JSON line per request on stderr; Prometheus /metrics.
         "ACCESS_LOG": _bool(env, "ACCESS_LOG", True),
         "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),

@@ -73,7 +73,9 @@ def database():
 
 def app_config(database, **overrides):
     config = server_config(database)
-    config.update({"APP_ENV": "test", "TESTING": True, "SECRET_KEY": SECRET})
+    # Throttling off by default so tests are not rate limited; its own tests enable it.
+    config.update({"APP_ENV": "test", "TESTING": True, "SECRET_KEY": SECRET,
+                   "RATELIMIT_ENABLED": False})
     config.update(overrides)
     return config
 
