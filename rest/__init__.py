@@ -4,10 +4,12 @@
 def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
     from rest.auth import bp as auth_bp
+    from rest.authors import bp as authors_bp
     from rest.inputs import PositiveId
     from rest.login import bp as login_bp
     from rest.observability import bp as observability_bp
     from rest.pages import bp as pages_bp
+    from rest.posts import bp as posts_bp
     from rest.registration import bp as registration_bp
     from rest.users import bp as users_bp
 
@@ -18,4 +20,6 @@ def register_blueprints(app):
     app.register_blueprint(pages_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(users_bp)
+    app.register_blueprint(posts_bp)
+    app.register_blueprint(authors_bp)
     app.register_blueprint(observability_bp)
