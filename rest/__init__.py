@@ -11,6 +11,7 @@ def register_blueprints(app):
     from rest.pages import bp as pages_bp
     from rest.posts import bp as posts_bp
     from rest.registration import bp as registration_bp
+    from rest.sessions import bp as sessions_bp
     from rest.users import bp as users_bp
 
     # `<id:name>` in any route: positive integers only, anything else is a 404.
@@ -23,3 +24,4 @@ def register_blueprints(app):
     app.register_blueprint(posts_bp)
     app.register_blueprint(authors_bp)
     app.register_blueprint(observability_bp)
+    app.register_blueprint(sessions_bp)

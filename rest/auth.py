@@ -5,6 +5,7 @@ returns the User behind a verified token or None, as in Flask-JWT 0.3.2.
 `token_required` protects a view and exposes the caller as `current_user`
 (alias `current_identity`, Flask-JWT's name).
 """
+import time
 from dataclasses import dataclass
 from functools import wraps
 
@@ -12,7 +13,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.local import LocalProxy
 
 import db
-from rest import inputs, limits, observability, passwords, tokens
+from rest import inputs, limits, observability, passwords, refresh, tokens
 from rest.errors import ApiError
 
 bp = Blueprint("auth", __name__)
@@ -43,10 +44,13 @@ USER_WITH_HASH_BY_NAME = """
     FROM user WHERE username = %s"""
 REPLACE_HASH = "UPDATE user SET password = %s WHERE id = %s AND password = %s"
 # Identity and revocation in one round trip: the user row, and whether this
-# token's jti was revoked by a logout.
+# token's jti was revoked by a logout or its session (refresh family) was
+# revoked (logout, DELETE /sessions/<id>, refresh-token reuse).
 USER_FOR_TOKEN = """
     SELECT u.id, u.username, u.is_admin, u.token_version,
-           EXISTS (SELECT 1 FROM revoked_token r WHERE r.jti = %s) AS revoked
+           EXISTS (SELECT 1 FROM revoked_token r WHERE r.jti = %s)
+           OR EXISTS (SELECT 1 FROM refresh_family f
+                      WHERE f.id = %s AND f.revoked_at IS NOT NULL) AS revoked
     FROM user u WHERE u.id = %s"""
 
 
@@ -80,10 +84,11 @@ def authenticate(username, password):
 def identity(payload):
     """Return the User behind a verified token's payload, else None.
 
-    None when the user was deleted, the token's jti was revoked, or the user's
-    token version moved on (logout-all, password or admin change).
+    None when the user was deleted, the token's jti or its session (`fam`) was
+    revoked, or the user's token version moved on (logout-all, password or
+    admin change).
     """
-    row = db.one(USER_FOR_TOKEN, (payload["jti"], int(payload["sub"])))
+    row = db.one(USER_FOR_TOKEN, (payload["jti"], payload.get("fam"), int(payload["sub"])))
     if row is None or row["revoked"] or row["token_version"] != payload.get("ver", 0):
         return None
     return _user(row)
@@ -98,6 +103,16 @@ EXPECTED = "Expected 'Authorization: Bearer <JWT>' or 'Authorization: JWT <JWT>'
 def _unauthorized(error, description, invalid=True):
     challenge = f'Bearer {REALM}, error="invalid_token"' if invalid else f"JWT {REALM}, Bearer {REALM}"
     return ApiError(401, description, error=error, headers={"WWW-Authenticate": challenge})
+
+
+def invalid_token(description, error="Invalid token"):
+    """The 401 for a token that was presented but is not accepted (RFC 6750 invalid_token)."""
+    return _unauthorized(error, description)
+
+
+def authorization_token():
+    """The token of the Authorization header (JWT or Bearer scheme), or None; 401 if malformed."""
+    return _from_authorization()
 
 
 def _from_authorization():
@@ -179,13 +194,25 @@ def no_store(response):
     return response
 
 
-def token_body(user):
-    """The JSON body of every token response."""
-    ttl = current_app.config["JWT_ACCESS_TTL"]
+def token_body(user, family=None):
+    """The JSON body of every token response: an access and a refresh token.
+
+    Without `family` this starts a new session (a refresh family row, see
+    rest/refresh.py); POST /refresh passes the family it just rotated. Both
+    tokens carry the family id (`fam`) so logout can revoke the session; the
+    refresh token expires with its family, and so at the latest does the access token.
+    """
+    if family is None:
+        family = refresh.start(user)
+    now = int(time.time())
+    ttl = max(1, min(current_app.config["JWT_ACCESS_TTL"], family.exp - now))
     return {
-        "access_token": tokens.issue(user, tokens.ACCESS, ttl),
+        "access_token": tokens.issue(user, tokens.ACCESS, ttl, fam=family.id),
         "token_type": "Bearer",
         "expires_in": ttl,
+        "refresh_token": tokens.issue(user, tokens.REFRESH, family.exp - now,
+                                      jti=family.jti, exp=family.exp, fam=family.id),
+        "refresh_expires_in": max(0, family.exp - now),
     }
 
 

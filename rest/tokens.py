@@ -154,3 +154,6 @@ def _check_claims(payload, expected_type):
         raise TokenError("Token id (jti) is malformed")
     if not isinstance(payload.get("ver", 0), int):
         raise TokenError("Token version (ver) is malformed")
+    fam = payload.get("fam")
+    if fam is not None and (not isinstance(fam, str) or not _JTI.fullmatch(fam)):
+        raise TokenError("Token family (fam) is malformed")

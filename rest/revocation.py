@@ -1,0 +1,80 @@
+"""Revoking tokens before they expire, and forgetting revocations that no longer matter.
+
+Three kinds of revocation state, all read by `auth.identity()` in its one query:
+- `revoked_token`: one access token by jti (logout); kept until the token
+  would have expired anyway (plus the leeway), then purged;
+- `refresh_family.revoked_at`: one session, its refresh token and every
+  access token issued with its `fam` (logout, DELETE /sessions/<id>, reuse);
+- `user.token_version`: every token of a user (logout-all, password change,
+  admin-flag change). Deleting the user deletes the rest by cascade.
+"""
+import random
+
+from flask import current_app
+
+import db
+from rest import refresh
+
+# Opportunistic purge: about one logout or refresh in PURGE_ONE_IN also
+# deletes up to PURGE_BATCH dead rows per table, so the tables stay small
+# without a cron job, and no request ever pays for a big delete.
+PURGE_ONE_IN = 100
+PURGE_BATCH = 1000
+
+REVOKE_JTI = """
+    INSERT INTO revoked_token (jti, expires_at) VALUES (%s, %s)
+    ON DUPLICATE KEY UPDATE jti = jti"""
+BUMP_TOKEN_VERSION = "UPDATE user SET token_version = token_version + 1 WHERE id = %s"
+# Rows whose token is past exp + leeway: decode() refuses those tokens anyway.
+PURGE_REVOKED_TOKENS = "DELETE FROM revoked_token WHERE expires_at < NOW() LIMIT %s"
+# A family is kept past its expiry for as long as an access token issued
+# from it could live (its revocation must keep rejecting that token).
+PURGE_FAMILIES = """
+    DELETE FROM refresh_family WHERE expires_at < NOW() - INTERVAL %s SECOND LIMIT %s"""
+
+
+def logout(payload, user_id):
+    """Revoke the access token `payload` (by jti) and its session, as one transaction."""
+    leeway = current_app.config["JWT_LEEWAY"]
+    with db.transaction():
+        db.execute(REVOKE_JTI, (payload["jti"], refresh.utc(payload["exp"] + leeway)))
+        if payload.get("fam"):
+            refresh.revoke(payload["fam"], user_id)
+    maybe_purge()
+
+
+def revoke_everything(user_id):
+    """Revoke every token of `user_id`: bump its token version and revoke all its sessions.
+
+    The users module calls this too (password and admin-flag changes), so
+    one function defines "log this user out everywhere".
+    """
+    with db.transaction():
+        db.execute(BUMP_TOKEN_VERSION, (user_id,))
+        refresh.revoke_all(user_id)
+
+
+def purge(batch=PURGE_BATCH):
+    """Delete up to `batch` dead rows from each table; return (tokens, families) deleted."""
+    config = current_app.config
+    family_grace = config["JWT_ACCESS_TTL"] + config["JWT_LEEWAY"]
+    tokens = db.execute(PURGE_REVOKED_TOKENS, (batch,)).rowcount
+    families = db.execute(PURGE_FAMILIES, (family_grace, batch)).rowcount
+    return tokens, families
+
+
+def purge_all():
+    """Purge in batches until nothing is left to delete; return the totals (CLI)."""
+    total = [0, 0]
+    while True:
+        tokens, families = purge()
+        total[0] += tokens
+        total[1] += families
+        if tokens < PURGE_BATCH and families < PURGE_BATCH:
+            return tuple(total)
+
+
+def maybe_purge():
+    """Run one bounded purge about once in PURGE_ONE_IN calls."""
+    if random.randrange(PURGE_ONE_IN) == 0:
+        purge()
