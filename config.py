@@ -4,6 +4,7 @@ Every variable is listed in `.env.example` with its default. Insecure defaults
 exist only for development and tests; `check_production()` refuses them.
 """
 import os
+import re
 
 from dotenv import load_dotenv
 
@@ -97,12 +98,21 @@ def from_env(env=None):
         "JWT_ISSUER": _str(env, "JWT_ISSUER", ""),
         "JWT_AUDIENCE": _str(env, "JWT_AUDIENCE", ""),
         "JWT_MAX_LENGTH": _int(env, "JWT_MAX_LENGTH", 4096, minimum=256),
+        # Signing keys (rest/keys.py, docs/security.md "Keys"): HS256 signs with
+        # SECRET_KEY; RS256, ES256 and EdDSA sign with the PEM private key file,
+        # and every *.pem in the verify directory still verifies (rotated keys).
+        "JWT_ALGORITHM": _str(env, "JWT_ALGORITHM", "HS256"),
+        "JWT_PRIVATE_KEY_FILE": _str(env, "JWT_PRIVATE_KEY_FILE", ""),
+        "JWT_VERIFY_KEYS_DIR": _str(env, "JWT_VERIFY_KEYS_DIR", ""),
         # Where a request may carry its access token, in the order tried:
         # authorization (Authorization: JWT|Bearer), x-access-tokens, query (?token=).
         "TOKEN_LOCATIONS": _list(env, "TOKEN_LOCATIONS", ["authorization", "x-access-tokens"]),
         # Requests.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
         "PASSWORD_MAX_LENGTH": _int(env, "PASSWORD_MAX_LENGTH", 1024, minimum=64),
+        # Browser origins allowed to call the API cross-origin (rest/hardening.py);
+        # empty: CORS off. Exact origins like https://app.example.com, or *.
+        "CORS_ORIGINS": _list(env, "CORS_ORIGINS", []),
         # Throttling (rest/limits.py, rest/throttle.py; docs/security.md "Throttling").
         # Limits are Flask-Limiter strings: "10/minute;100/hour".
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
@@ -128,6 +138,9 @@ def from_env(env=None):
 
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
+JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
+# scheme://host[:port], nothing after: the exact string a browser sends as Origin.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 def validate(config):
@@ -137,7 +150,28 @@ def validate(config):
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
     if unknown or not config["TOKEN_LOCATIONS"]:
         raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")
+    _check_keys(config)
+    _check_cors(config)
     check_production(config)
+
+
+def _check_keys(config):
+    alg = config.get("JWT_ALGORITHM", "HS256")
+    if alg not in JWT_ALGORITHMS:
+        raise ConfigError(f"JWT_ALGORITHM must be one of: {', '.join(JWT_ALGORITHMS)}")
+    if alg != "HS256" and not config.get("JWT_PRIVATE_KEY_FILE"):
+        raise ConfigError(
+            f"JWT_ALGORITHM={alg} needs JWT_PRIVATE_KEY_FILE; "
+            "create one with: flask --app app keys generate --alg " + alg
+        )
+
+
+def _check_cors(config):
+    for origin in config.get("CORS_ORIGINS", []):
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no path)"
+            )
 
 
 def check_production(config):
