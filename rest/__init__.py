@@ -12,6 +12,7 @@ def register_blueprints(app):
     from rest.posts import bp as posts_bp
     from rest.registration import bp as registration_bp
     from rest.sessions import bp as sessions_bp
+    from rest.spec import bp as spec_bp
     from rest.users import bp as users_bp
 
     # `<id:name>` in any route: positive integers only, anything else is a 404.
@@ -25,3 +26,4 @@ def register_blueprints(app):
     app.register_blueprint(authors_bp)
     app.register_blueprint(observability_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(spec_bp)
