@@ -1,0 +1,620 @@
+"""The benchmark: the service against a bare Flask app, same gunicorn, same run.
+
+    make bench                               # 3 rounds of 10 s, memory check
+    .venv/bin/python bench/run.py --quick    # 3 rounds of 2 s, no memory check
+    .venv/bin/python bench/run.py --scale    # also 10 k vs 1 M rows (loads 1 M; minutes)
+
+It creates its own database (dropped at the end), starts the service and
+bench/hello.py under identical gunicorn settings (sync, 4 workers, loopback,
+two ports), and loads them with wrk (32 connections). Rounds are interleaved
+(hello, every endpoint, hello, ...), so each endpoint's ratio compares it with
+hello measured minutes apart at most, on the same machine state. Every
+response's status is checked by the wrk script: any non-2xx answer fails the
+run. Results: a table on stdout and bench/results/<UTC timestamp>.json.
+The exit status is 0 only when every target is met.
+"""
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(ROOT))
+
+import config as settings  # noqa: E402
+import db  # noqa: E402
+import jsonhttp  # noqa: E402
+import load_data  # noqa: E402
+import procs  # noqa: E402
+from rest import pagination, passwords  # noqa: E402
+
+WORKERS = 4
+CONNECTIONS = 32
+THREADS = 2
+PAGE = 20
+RESULTS_DIR = BENCH_DIR / "results"
+LUA_DIR = BENCH_DIR / "lua"
+BASE_USERS = 1000           # the normal run's data: user 1 has ~100 posts
+BASE_POSTS = 1000
+SCALE_SMALL = 10_000
+SCALE_LARGE = 1_000_000
+REFRESH_CHAINS = 2 * CONNECTIONS  # families minted per refresh round (>= connections)
+
+TARGETS = {
+    "rest_auth_ratio": 0.6,       # GET /rest-auth >= 0.6 x hello
+    "posts_page_ratio": 0.4,      # GET /users/<id>/posts >= 0.4 x hello
+    "auth_ceiling_ratio": 0.85,   # POST /auth >= 0.85 x (cores / one verify)
+    "rest_auth_p99_ratio": 3.0,   # p99(/rest-auth) <= 3 x p99(hello)
+    "scale_tolerance": 0.10,      # every figure at 1 M within 10 % of 10 k
+    "last_page_ratio": 1.2,       # last page within 1.2 x the first
+    "memory_growth": 0.10,        # RSS after 100 k requests within 10 % of after 10 k
+}
+
+
+def log(message):
+    """Progress goes to stderr; the report goes to stdout."""
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+# --- the database ---------------------------------------------------------------
+
+def create_database(base):
+    """Create bench_jwtapi_<pid>_<hex> with the schema; return its name."""
+    name = f"bench_jwtapi_{os.getpid()}_{secrets.token_hex(3)}"
+    db.server_execute(base, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    config = dict(base, DB_NAME=name)
+    db.run_script(config, (ROOT / "sql" / "schema.sql").read_text())
+    return name
+
+
+def drop_database(base, name):
+    db.server_execute(base, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+# --- the servers -----------------------------------------------------------------
+
+class Server:
+    """One gunicorn started by the bench: its URL and master process."""
+
+    def __init__(self, name, app_spec, env, log_dir):
+        self.name = name
+        self.port = procs.free_port()
+        self.url = f"http://{procs.HOST}:{self.port}"
+        args = [str(procs.VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py",
+                "--bind", f"{procs.HOST}:{self.port}", "--workers", str(WORKERS), app_spec]
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.process = procs.start(args, env, self.log_path)
+
+    def ready(self, path):
+        try:
+            procs.wait_http(self.url + path, self.process)
+        except RuntimeError as exc:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{self.name} did not start: {exc}\n{tail}") from None
+
+    def worker_rss(self):
+        """{pid: VmRSS KiB} of each gunicorn worker."""
+        return {pid: procs.rss_kib(pid) for pid in procs.children(self.process.pid)}
+
+
+def server_env(base, database):
+    """The environment both servers get: identical, except what only the service reads."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_", "TOKEN_"))}
+    env.update({
+        "APP_ENV": "production", "FLASK_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DB_HOST": base["DB_HOST"], "DB_PORT": str(base["DB_PORT"]),
+        "DB_USER": base["DB_USER"], "DB_PASSWORD": base["DB_PASSWORD"],
+        "DB_NAME": database, "DB_SSL_MODE": "disabled",
+        # The bench measures the service, not the limiter refusing it.
+        "RATELIMIT_ENABLED": "false",
+        # Long enough for every round; the bench never waits for expiry.
+        "JWT_ACCESS_TTL": "7200",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+# --- wrk --------------------------------------------------------------------------
+
+def wrk(url, duration, script="static.lua", env=None, max_requests=0, args=()):
+    """Run wrk against `url`; return the BENCH_RESULT dict plus req_s."""
+    run_env = dict(os.environ, BENCH_THREADS=str(THREADS), BENCH_MAX_REQUESTS=str(max_requests))
+    run_env.update(env or {})
+    duration = max(1, round(duration))  # wrk takes whole seconds
+    timeout_s = max(10, duration + 5)
+    command = ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{duration}s",
+               "--timeout", f"{timeout_s}s", "-s", script, url]
+    if args:
+        command += ["--", *args]
+    done = subprocess.run(command, cwd=LUA_DIR, env=run_env, capture_output=True,
+                          text=True, timeout=duration + timeout_s + 30)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            result = json.loads(line[len("BENCH_RESULT "):])
+            seconds = result["duration_us"] / 1e6
+            result["req_s"] = result["requests"] / seconds if seconds else 0.0
+            return result
+    raise RuntimeError(f"wrk printed no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+
+
+# --- endpoints ----------------------------------------------------------------------
+
+class Context:
+    """What the endpoints need: servers, tokens, the bench user."""
+
+    def __init__(self, hello, service, token_dir):
+        self.hello = hello
+        self.service = service
+        self.token_dir = Path(token_dir)
+        self.user_id = 1
+        self.username = "user0000001"
+        self.access_token = None
+
+    def login(self):
+        """POST /auth as the bench user; return the JSON body (asserting 200)."""
+        status, _, body = jsonhttp.call("POST", self.service.url + "/auth",
+                                        body={"username": self.username,
+                                              "password": load_data.BENCH_PASSWORD})
+        if status != 200:
+            raise RuntimeError(f"POST /auth answered {status}: {body}")
+        return body
+
+
+def _static(ctx, path, method="GET", token=True, body=None, server="service"):
+    def run(duration, max_requests=0):
+        env = {"BENCH_METHOD": method}
+        if token:
+            env["BENCH_TOKEN"] = ctx.access_token
+        if body is not None:
+            env["BENCH_BODY"] = json.dumps(body)
+        target = ctx.hello if server == "hello" else ctx.service
+        return wrk(target.url + path, duration, env=env, max_requests=max_requests)
+    return run
+
+
+def _refresh(ctx):
+    """POST /refresh: each wrk connection chains the refresh token each answer returns."""
+    def run(duration, max_requests=0):
+        # Rotation is single use: mint fresh families for every round, one
+        # chain per slot; refresh.lua hands each thread its share.
+        path = ctx.token_dir / f"refresh-{time.monotonic_ns()}.txt"
+        path.write_text("\n".join(mint_refresh_tokens(ctx, REFRESH_CHAINS)) + "\n")
+        try:
+            return wrk(ctx.service.url + "/refresh", duration, script="refresh.lua",
+                       max_requests=max_requests, args=(str(path), str(THREADS)))
+        finally:
+            path.unlink()
+    return run
+
+
+def mint_refresh_tokens(ctx, count):
+    """Log in `count` times (one refresh family each); return the refresh tokens."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS * 2) as pool:
+        bodies = list(pool.map(lambda _: ctx.login(), range(count)))
+    if any("refresh_token" not in body for body in bodies):
+        raise RuntimeError("POST /auth returned no refresh_token")
+    return [body["refresh_token"] for body in bodies]
+
+
+def endpoints(ctx):
+    """name -> (description, run(duration, max_requests))."""
+    uid = ctx.user_id
+    return {
+        "hello": ("GET /hello (bare Flask)", _static(ctx, "/hello", token=False, server="hello")),
+        "rest_auth": ("GET /rest-auth", _static(ctx, "/rest-auth")),
+        "posts_page": (f"GET /users/{uid}/posts (page of {PAGE})",
+                       _static(ctx, f"/users/{uid}/posts?limit={PAGE}")),
+        "posts_create": (f"POST /users/{uid}/posts",
+                         _static(ctx, f"/users/{uid}/posts", method="POST",
+                                 body={"title": "Bench post", "body": "Written by bench/run.py."})),
+        "auth": ("POST /auth", _static(ctx, "/auth", method="POST", token=False,
+                                       body={"username": ctx.username,
+                                             "password": load_data.BENCH_PASSWORD})),
+        "refresh": ("POST /refresh", _refresh(ctx)),
+    }
+
+
+def available(ctx, name):
+    """True if the service has this endpoint yet (probe once; the bench runs on any checkout)."""
+    probes = {
+        "posts_page": ("GET", f"/users/{ctx.user_id}/posts?limit={PAGE}", None),
+        "posts_create": ("GET", f"/users/{ctx.user_id}/posts", None),
+        "refresh": ("POST", "/refresh", {}),
+    }
+    if name not in probes:
+        return True
+    method, path, body = probes[name]
+    status, _, _ = jsonhttp.call(method, ctx.service.url + path, token=ctx.access_token, body=body)
+    if name == "refresh" and status in (404, 405):
+        return False
+    if name == "refresh":
+        return "refresh_token" in ctx.login()
+    return status != 404
+
+
+# --- measuring ----------------------------------------------------------------------
+
+def verify_seconds(samples=15):
+    """Median wall time of one argon2id verify in this process (nothing else of ours running)."""
+    stored = passwords.hash_password(load_data.BENCH_PASSWORD)
+    times = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        passwords.verify_password(stored, load_data.BENCH_PASSWORD)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def cores():
+    return len(os.sched_getaffinity(0))
+
+
+def run_rounds(ctx, names, rounds, duration):
+    """Interleaved rounds: hello, each endpoint, ..., then a closing hello.
+
+    Returns {name: [result per round]}, hello having rounds + 1 results; an
+    endpoint's ratio in round r uses the mean of the hellos around it.
+    """
+    runs = endpoints(ctx)
+    results = {name: [] for name in ["hello", *names]}
+    for r in range(rounds):
+        for name in ["hello", *names]:
+            result = runs[name][1](duration)
+            results[name].append(result)
+            log(f"round {r + 1}/{rounds} {name:13} {result['req_s']:9.1f} req/s  "
+                f"p99 {result['p99_us'] / 1000:7.1f} ms  non-2xx {result['non2xx']}")
+    final = runs["hello"][1](duration)
+    results["hello"].append(final)
+    log(f"closing   hello         {final['req_s']:9.1f} req/s")
+    return results
+
+
+def summarize(results, rounds):
+    """Medians, min-max and per-round ratios to hello for every endpoint."""
+    hello = results["hello"]
+    bracket = [(hello[r]["req_s"] + hello[r + 1]["req_s"]) / 2 for r in range(rounds)]
+    hello_p99 = [(hello[r]["p99_us"] + hello[r + 1]["p99_us"]) / 2 for r in range(rounds)]
+    summary = {}
+    for name, runs in results.items():
+        rates = [run["req_s"] for run in runs]
+        entry = {
+            "req_s": _stats(rates),
+            "p99_ms": _stats([run["p99_us"] / 1000 for run in runs]),
+            "non2xx": sum(run["non2xx"] for run in runs),
+            "socket_errors": sum(run["connect_errors"] + run["read_errors"] + run["write_errors"]
+                                 + run["timeouts"] for run in runs),
+            "requests": sum(run["requests"] for run in runs),
+            "first_bad": next(({"status": run["first_bad_status"], "body": run["first_bad_body"]}
+                               for run in runs if run["first_bad_status"]), None),
+        }
+        if name != "hello":
+            entry["ratio"] = _stats([rates[r] / bracket[r] for r in range(rounds)])
+            entry["p99_ratio"] = _stats([runs[r]["p99_us"] / hello_p99[r] for r in range(rounds)])
+        summary[name] = entry
+    return summary
+
+
+def _stats(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "values": values}
+
+
+def measure_memory(ctx, total=100_000, checkpoint=10_000):
+    """Worker RSS after `checkpoint` and after `total` requests of GET /rest-auth and the page."""
+    log(f"memory: {checkpoint:,} requests, then up to {total:,}")
+    half = checkpoint // 2
+    _mixed(ctx, half)
+    after_small = ctx.service.worker_rss()
+    rest = (total - checkpoint) // 2
+    _mixed(ctx, rest)
+    after_large = ctx.service.worker_rss()
+    small, large = sum(v for v in after_small.values() if v), sum(v for v in after_large.values() if v)
+    return {
+        "requests": [checkpoint, total],
+        "rss_kib_after_10k": after_small, "rss_kib_after_100k": after_large,
+        "total_kib_after_10k": small, "total_kib_after_100k": large,
+        "growth": (large - small) / small if small else None,
+        "same_workers": sorted(after_small) == sorted(after_large),
+    }
+
+
+def _mixed(ctx, each):
+    """`each` requests to GET /rest-auth, then `each` to the page of posts (or /rest-auth again)."""
+    runs = endpoints(ctx)
+    second = "posts_page" if available(ctx, "posts_page") else "rest_auth"
+    for name in ("rest_auth", second):
+        result = runs[name][1](3600, max_requests=each)
+        if result["non2xx"]:
+            raise RuntimeError(f"memory phase: {result['non2xx']} non-2xx answers from {name}")
+
+
+# --- the report ---------------------------------------------------------------------
+
+def fmt_stats(stats, unit="", scale=1.0, digits=1):
+    return (f"{stats['median'] * scale:,.{digits}f}{unit} "
+            f"({stats['min'] * scale:,.{digits}f}–{stats['max'] * scale:,.{digits}f})")
+
+
+def print_table(summary, descriptions):
+    print(f"\n{'endpoint':34} {'req/s median (min–max)':28} {'× hello':20} {'p99 ms':22} non-2xx")
+    for name, entry in summary.items():
+        ratio = fmt_stats(entry["ratio"], "×", digits=3) if "ratio" in entry else "1"
+        print(f"{descriptions[name]:34} {fmt_stats(entry['req_s']):28} {ratio:20} "
+              f"{fmt_stats(entry['p99_ms']):22} {entry['non2xx'] + entry['socket_errors']}")
+
+
+def evaluate(summary, ceiling, memory, scale):
+    """Each target as (label, figure, met)."""
+    checks = []
+    def add(label, value, met):
+        checks.append({"target": label, "figure": value, "met": bool(met)})
+
+    def ratio(name):
+        return summary[name]["ratio"]["median"] if name in summary else None
+
+    r = ratio("rest_auth")
+    add(f"GET /rest-auth >= {TARGETS['rest_auth_ratio']}× hello", r, r is not None and r >= TARGETS["rest_auth_ratio"])
+    r = ratio("posts_page")
+    add(f"page of posts >= {TARGETS['posts_page_ratio']}× hello", r, r is not None and r >= TARGETS["posts_page_ratio"])
+    if "auth" in summary:
+        r = summary["auth"]["req_s"]["median"] / ceiling
+        add(f"POST /auth >= {TARGETS['auth_ceiling_ratio']}× ceiling ({ceiling:.1f} req/s)", r,
+            r >= TARGETS["auth_ceiling_ratio"])
+    r = summary["rest_auth"]["p99_ratio"]["median"] if "rest_auth" in summary else None
+    add(f"p99 GET /rest-auth <= {TARGETS['rest_auth_p99_ratio']}× p99 hello", r,
+        r is not None and r <= TARGETS["rest_auth_p99_ratio"])
+    bad = sum(e["non2xx"] + e["socket_errors"] for e in summary.values())
+    add("zero non-2xx answers and socket errors", bad, bad == 0)
+    for name in ("posts_create", "refresh"):
+        if name not in summary:
+            add(f"{name} measured", None, False)
+    if memory:
+        add(f"worker RSS after 100k within {TARGETS['memory_growth']:.0%} of after 10k",
+            memory["growth"], memory["growth"] is not None and abs(memory["growth"]) <= TARGETS["memory_growth"])
+    if scale:
+        for check in scale["checks"]:
+            checks.append(check)
+    return checks
+
+
+def print_checks(checks):
+    print("\nTargets:")
+    for check in checks:
+        figure = check["figure"]
+        shown = "n/a" if figure is None else (f"{figure:.3f}" if isinstance(figure, float) else str(figure))
+        print(f"  [{'met' if check['met'] else 'UNMET':5}] {check['target']}: {shown}")
+
+
+def write_json(payload):
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path
+
+
+# --- scale ----------------------------------------------------------------------------
+
+def page_times(ctx, path_first, path_last, samples=200):
+    """Median wall time (ms) of `samples` sequential GETs of each path, alternating."""
+    first, last = [], []
+    for _ in range(samples):
+        for path, sink in ((path_first, first), (path_last, last)):
+            began = time.perf_counter()
+            status, _, body = jsonhttp.call("GET", ctx.service.url + path, token=ctx.access_token)
+            sink.append((time.perf_counter() - began) * 1000)
+            if status != 200:
+                raise RuntimeError(f"GET {path} answered {status}: {body}")
+    return statistics.median(first), statistics.median(last)
+
+
+def last_page_paths(application, user_id):
+    """(first, last) page paths for a user's posts and for /users, with cursors made by the service's encoder."""
+    import db as dbm
+    with application.app_context():
+        posts = dbm.many("SELECT id FROM post WHERE user_id = %s ORDER BY id ASC LIMIT %s",
+                         (user_id, PAGE + 1))
+        users = dbm.many("SELECT id FROM user ORDER BY id ASC LIMIT %s", (PAGE + 1,))
+    paths = {}
+    if len(posts) > PAGE:
+        cursor = pagination.encode(posts[PAGE]["id"])
+        paths["posts"] = (f"/users/{user_id}/posts?limit={PAGE}",
+                          f"/users/{user_id}/posts?limit={PAGE}&cursor={cursor}")
+    if len(users) > PAGE:
+        cursor = pagination.encode(users[PAGE]["id"])
+        paths["users"] = (f"/users?limit={PAGE}", f"/users?limit={PAGE}&cursor={cursor}")
+    return paths
+
+
+def explain(application, user_id):
+    """EXPLAIN of the last-page queries (the SQL the service runs)."""
+    out = {}
+    queries = scale_queries()
+    with application.app_context():
+        for name, (sql, params) in queries(user_id).items():
+            out[name] = db.many("EXPLAIN " + sql, params)
+    return out
+
+
+def scale_queries():
+    """The page queries as the service runs them, imported from its modules when present."""
+    def build(user_id):
+        found = {}
+        try:
+            from rest import posts as posts_module
+            sql = getattr(posts_module, "POSTS_PAGE_BEFORE", None)
+            if sql:
+                found["posts_last_page"] = (sql, _page_params(sql, user_id))
+        except ImportError:
+            pass
+        try:
+            from rest import users as users_module
+            sql = getattr(users_module, "USERS_PAGE_BEFORE", None)
+            if sql:
+                found["users_last_page"] = (sql, _page_params(sql, None))
+        except ImportError:
+            pass
+        return found
+    return build
+
+
+def _page_params(sql, user_id):
+    count = sql.count("%s")
+    params = ([user_id] if user_id is not None else []) + [PAGE + 1, PAGE + 1][: max(count - 1, 0)]
+    if user_id is not None:
+        params = [user_id, 2 * PAGE, PAGE + 1][:count]
+    else:
+        params = [2 * PAGE, PAGE + 1][:count]
+    return params
+
+
+def run_scale(ctx, database, base, names, rounds, duration):
+    """Every figure at SCALE_SMALL rows, then at SCALE_LARGE rows, plus first vs last page."""
+    application = load_data.bench_app(database, base)
+    phases = {}
+    try:
+        for rows in (SCALE_SMALL, SCALE_LARGE):
+            log(f"scale: loading up to {rows:,} users and posts")
+            load_data.load(database, rows, rows, base)
+            results = run_rounds(ctx, names, rounds, duration)
+            paths = last_page_paths(application, ctx.user_id)
+            pages = {kind: dict(zip(("first_ms", "last_ms"), page_times(ctx, *pair)))
+                     for kind, pair in paths.items()}
+            phases[rows] = {"summary": summarize(results, rounds), "pages": pages,
+                            "explain": explain(application, ctx.user_id)}
+    finally:
+        db.close_pool(application)
+    return scale_checks(phases)
+
+
+def scale_checks(phases):
+    small, large = phases[SCALE_SMALL], phases[SCALE_LARGE]
+    checks = []
+    for name, entry in small["summary"].items():
+        if name == "hello" or name not in large["summary"]:
+            continue
+        a, b = entry["ratio"]["median"], large["summary"][name]["ratio"]["median"]
+        change = (b - a) / a
+        checks.append({"target": f"{name} at 1M within 10% of 10k (ratio {a:.3f} -> {b:.3f})",
+                       "figure": change, "met": abs(change) <= TARGETS["scale_tolerance"]})
+    for rows, phase in phases.items():
+        for kind, times in phase["pages"].items():
+            factor = times["last_ms"] / times["first_ms"]
+            checks.append({"target": f"last page of {kind} <= 1.2× first at {rows:,} rows "
+                                     f"({times['first_ms']:.2f} ms vs {times['last_ms']:.2f} ms)",
+                           "figure": factor, "met": factor <= TARGETS["last_page_ratio"]})
+    return {"phases": phases, "checks": checks}
+
+
+def print_explain(scale):
+    for rows, phase in scale["phases"].items():
+        for name, plan in phase["explain"].items():
+            print(f"\nEXPLAIN {name} at {rows:,} rows:")
+            for row in plan:
+                print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+
+
+# --- main -------------------------------------------------------------------------------
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Benchmark the service against a bare Flask app.")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 s per measurement, no memory or scale phase (for trying the harness)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 100k-request RSS check")
+    parser.add_argument("--scale", action="store_true", help="also compare 10k with 1M rows")
+    parser.add_argument("--only", default="", help="comma-separated endpoint names to measure")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.quick:
+        args.duration = min(args.duration, 2.0)
+        args.no_memory = True
+    base = settings.from_env()
+    base.update({"DB_NAME": "", "DB_SSL_MODE": "disabled"})
+    database = create_database(base)
+    log(f"database {database}")
+    work = tempfile.mkdtemp(prefix="bench-")
+    try:
+        return _run(args, base, database, work)
+    finally:
+        procs.stop_all()
+        drop_database(base, database)
+        for leftover in Path(work).iterdir():
+            leftover.unlink()
+        os.rmdir(work)
+        log("stopped every process started, dropped the database")
+
+
+def _run(args, base, database, work):
+    load_data.load(database, BASE_USERS, BASE_POSTS, base)
+    env = server_env(base, database)
+    hello = Server("hello", "bench.hello:app", env, work)
+    service = Server("service", "app:create_app()", env, work)
+    hello.ready("/hello")
+    service.ready("/rest-auth")
+    ctx = Context(hello, service, work)
+    ctx.access_token = ctx.login()["access_token"]
+
+    verify = verify_seconds()
+    ceiling = cores() / verify
+    log(f"argon2id verify {verify * 1000:.1f} ms, {cores()} cores: POST /auth ceiling {ceiling:.1f} req/s")
+
+    descriptions = {name: entry[0] for name, entry in endpoints(ctx).items()}
+    wanted = [n for n in descriptions if n != "hello"]
+    if args.only:
+        wanted = [n for n in wanted if n in args.only.split(",")]
+    names = []
+    for name in wanted:
+        if available(ctx, name):
+            names.append(name)
+        else:
+            log(f"skipping {name}: the service has no such endpoint yet")
+    for name in ("hello", *names):  # warm up every worker and code path, unrecorded
+        endpoints(ctx)[name][1](min(2.0, args.duration))
+
+    results = run_rounds(ctx, names, args.rounds, args.duration)
+    summary = summarize(results, args.rounds)
+    memory = None if args.no_memory else measure_memory(ctx)
+    scale = run_scale(ctx, database, base, names, args.rounds, args.duration) if args.scale else None
+
+    print_table(summary, descriptions)
+    print(f"\nPOST /auth hash-bound ceiling: {cores()} cores / {verify * 1000:.1f} ms = {ceiling:.1f} req/s")
+    if memory:
+        print(f"\nWorker RSS (KiB) after 10k requests: {memory['rss_kib_after_10k']} "
+              f"total {memory['total_kib_after_10k']:,}")
+        print(f"Worker RSS (KiB) after 100k requests: {memory['rss_kib_after_100k']} "
+              f"total {memory['total_kib_after_100k']:,}  growth {memory['growth']:+.1%}")
+    if scale:
+        print_explain(scale)
+    checks = evaluate(summary, ceiling, memory, scale)
+    print_checks(checks)
+    path = write_json({
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "settings": {"workers": WORKERS, "connections": CONNECTIONS, "threads": THREADS,
+                     "duration_s": args.duration, "rounds": args.rounds, "cores": cores(),
+                     "load_average": os.getloadavg()},
+        "verify_ms": verify * 1000, "auth_ceiling_req_s": ceiling,
+        "summary": summary, "memory": memory, "scale": scale, "checks": checks,
+    })
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return 0 if all(check["met"] for check in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
