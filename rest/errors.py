@@ -7,7 +7,7 @@ Shape (Flask-JWT's, kept for its clients): {"status_code", "error",
 import logging
 
 from flask import current_app, g, jsonify
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 import db
@@ -62,7 +62,7 @@ def _database_unavailable(exc):
 def _unexpected(exc):
     # Logged with the request id; the client gets no trace, no SQL, no detail.
     log.exception("unhandled error (request_id=%s)", g.get("request_id", "-"))
-    return error_response(500, InternalServerError.name, "An unexpected error occurred.")
+    return error_response(500, HTTP_STATUS_CODES[500], "An unexpected error occurred.")
 
 
 def init_app(app):
