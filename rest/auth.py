@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.local import LocalProxy
 
 import db
-from rest import inputs, limits, observability, passwords, refresh, tokens
+from rest import inputs, limits, observability, passwords, refresh, throttle, tokens
 from rest.errors import ApiError
 
 bp = Blueprint("auth", __name__)
@@ -64,7 +64,8 @@ def authenticate(username, password):
     Both arguments must be strings (anything else is None, never a query: MySQL
     would compare a number to every username as a float). An unknown username
     costs the same argon2id work as a known one. A successful login replaces a
-    legacy or weaker hash with a current argon2id hash.
+    legacy or weaker hash with a current argon2id hash. Raises a 429 ApiError
+    while the account (or the unknown name) must wait (rest/throttle.py).
     """
     if not isinstance(username, str) or not isinstance(password, str):
         return None
@@ -72,10 +73,13 @@ def authenticate(username, password):
         return None
     row = db.one(USER_WITH_HASH_BY_NAME, (username,))
     if row is None:
+        throttle.claim_unknown(username)  # may raise the 429 a known user gets
         passwords.burn_hash_work(password)
         return None
+    throttle.claim_attempt(row["id"])  # 429 ApiError while the account must wait
     if not passwords.verify_password(row["password"], password):
         return None
+    throttle.clear_failures(row["id"])
     if passwords.needs_rehash(row["password"]):
         db.execute(REPLACE_HASH, (passwords.hash_password(password), row["id"], row["password"]))
     return _user(row)
