@@ -152,7 +152,32 @@ def test_basic_wins_over_a_body(client, app, alice):
     assert_token_answer(client, app, response, alice)
 
 
-def test_get_login_is_the_page_not_a_login(client, alice):
-    response = client.get("/login", headers=basic("alice", PASSWORD))
+def test_get_login_without_credentials_is_the_page(client, alice):
+    response = client.get("/login")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
+
+
+def test_get_login_with_basic_logs_in_like_seed_000(client, app, alice):
+    """Seed 000's route took GET and POST; Postman sends GET unless told otherwise."""
+    response = client.get("/login", headers=basic("alice", PASSWORD))
+    assert_token_answer(client, app, response, alice)
+
+
+def test_get_login_with_a_wrong_basic_password_is_401(client, alice):
+    response = client.get("/login", headers=basic("alice", "wrong-password"))
+    assert response.status_code == 401
+    assert response.get_json() == INVALID
+    assert response.headers["WWW-Authenticate"] == BASIC_CHALLENGE
+
+
+def test_get_root_with_basic_is_still_the_page(client, alice):
+    response = client.get("/", headers=basic("alice", PASSWORD))
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+
+
+def test_login_answer_is_auth_answer_plus_token(client, alice):
+    by_auth = client.post("/auth", json={"username": "alice", "password": PASSWORD}).get_json()
+    by_login = client.post("/login", json={"username": "alice", "password": PASSWORD}).get_json()
+    assert set(by_login) == set(by_auth) | {"token"}
