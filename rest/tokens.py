@@ -142,7 +142,15 @@ def decode(token, expected_type=ACCESS):
     return payload
 
 
+_TIME_CLAIMS = (("exp", "Expiration time"), ("iat", "Issued at"), ("nbf", "Not before"))
+
+
 def _check_claims(payload, expected_type):
+    # PyJWT accepts "exp": "9999999999" (it calls int() on it); RFC 7519's
+    # NumericDate is a JSON number, and a bool is not one either.
+    for name, label in _TIME_CLAIMS:
+        if isinstance(payload[name], bool) or not isinstance(payload[name], (int, float)):
+            raise TokenError(f"{label} ({name}) must be a number")
     sub = payload["sub"]
     if not isinstance(sub, str) or not sub.isdigit() or not sub.isascii():
         raise TokenError("Subject (sub) must be a string holding a user id")
@@ -152,7 +160,7 @@ def _check_claims(payload, expected_type):
     jti = payload["jti"]
     if not isinstance(jti, str) or not _JTI.fullmatch(jti):
         raise TokenError("Token id (jti) is malformed")
-    if not isinstance(payload.get("ver", 0), int):
+    if type(payload.get("ver", 0)) is not int:  # noqa: E721 - a bool is not a version
         raise TokenError("Token version (ver) is malformed")
     fam = payload.get("fam")
     if fam is not None and (not isinstance(fam, str) or not _JTI.fullmatch(fam)):
