@@ -181,3 +181,17 @@ def test_login_answer_is_auth_answer_plus_token(client, alice):
     by_auth = client.post("/auth", json={"username": "alice", "password": PASSWORD}).get_json()
     by_login = client.post("/login", json={"username": "alice", "password": PASSWORD}).get_json()
     assert set(by_login) == set(by_auth) | {"token"}
+
+
+@pytest.mark.parametrize("method", ["post", "get"])
+def test_basic_login_is_rate_limited_per_ip(make_app, make_user, method):
+    """GET /login with Basic goes through the same login limit as POST /login and /auth."""
+    make_user("alice", PASSWORD)
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2/minute",
+                      RATELIMIT_LOGIN_PER_USER="100/minute", LOGIN_FREE_FAILURES=100).test_client()
+    call = getattr(client, method)
+    assert [call("/login", headers=basic("alice", PASSWORD)).status_code for _ in range(2)] == [200, 200]
+    response = call("/login", headers=basic("alice", PASSWORD))
+    assert response.status_code == 429
+    assert response.get_json()["status_code"] == 429
+    assert int(response.headers["Retry-After"]) >= 1

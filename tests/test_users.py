@@ -367,3 +367,17 @@ def test_a_failed_delete_leaves_everything(client, app, alice, monkeypatch):
     assert row(app, alice["id"]) is not None
     assert count(app, "SELECT COUNT(*) AS n FROM post WHERE user_id = %s", (alice["id"],)) == 1
     assert count(app, "SELECT COUNT(*) AS n FROM author WHERE user_id = %s", (alice["id"],)) == 1
+
+
+def test_guessing_current_password_is_throttled_like_a_login(make_app, make_user):
+    """current_password is checked by authenticate(), so the account's failure delay applies."""
+    make_user("alice", PASSWORD)
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="100/minute",
+                      RATELIMIT_LOGIN_PER_USER="100/minute", LOGIN_FREE_FAILURES=2).test_client()
+    token = client.post("/auth", json={"username": "alice", "password": PASSWORD}).get_json()["access_token"]
+    me = client.get("/users", headers=bearer(token)).get_json()["users"][0]["id"]
+    statuses = [client.patch(f"/users/{me}", headers=bearer(token),
+                             json={"password": NEW_PASSWORD, "current_password": f"guess-{n}"}).status_code
+                for n in range(4)]
+    assert statuses[:2] == [403, 403]
+    assert 429 in statuses[2:]
