@@ -422,11 +422,10 @@ def page_times(ctx, path_first, path_last, samples=200):
 
 def last_page_paths(application, user_id):
     """(first, last) page paths for a user's posts and for /users, with cursors made by the service's encoder."""
-    import db as dbm
     with application.app_context():
-        posts = dbm.many("SELECT id FROM post WHERE user_id = %s ORDER BY id ASC LIMIT %s",
+        posts = db.many("SELECT id FROM post WHERE user_id = %s ORDER BY id ASC LIMIT %s",
                          (user_id, PAGE + 1))
-        users = dbm.many("SELECT id FROM user ORDER BY id ASC LIMIT %s", (PAGE + 1,))
+        users = db.many("SELECT id FROM user ORDER BY id ASC LIMIT %s", (PAGE + 1,))
     paths = {}
     if len(posts) > PAGE:
         cursor = pagination.encode(posts[PAGE]["id"])
@@ -439,50 +438,33 @@ def last_page_paths(application, user_id):
 
 
 def explain(application, user_id):
-    """EXPLAIN of the last-page queries (the SQL the service runs)."""
-    out = {}
-    queries = scale_queries()
+    """EXPLAIN of the first- and last-page queries, with the SQL the service runs."""
+    from rest import posts, users
+    cursors = {}
     with application.app_context():
-        for name, (sql, params) in queries(user_id).items():
-            out[name] = db.many("EXPLAIN " + sql, params)
-    return out
+        first_post = db.many("SELECT id FROM post WHERE user_id = %s ORDER BY id ASC LIMIT %s",
+                             (user_id, PAGE + 1))
+        first_user = db.many("SELECT id FROM user ORDER BY id ASC LIMIT %s", (PAGE + 1,))
+        cursors["post"] = first_post[-1]["id"]
+        cursors["user"] = first_user[-1]["id"]
+        queries = {
+            "posts first page": (posts.POSTS_PAGE, (user_id, posts.NO_ID, PAGE + 1)),
+            "posts last page": (posts.POSTS_PAGE, (user_id, cursors["post"], PAGE + 1)),
+            "users first page": (users.USERS_PAGE, (users.NO_ID, PAGE + 1)),
+            "users last page": (users.USERS_PAGE, (cursors["user"], PAGE + 1)),
+        }
+        return {name: {"sql": " ".join(sql.split()), "plan": db.many("EXPLAIN " + sql, params)}
+                for name, (sql, params) in queries.items()}
 
 
-def scale_queries():
-    """The page queries as the service runs them, imported from its modules when present."""
-    def build(user_id):
-        found = {}
-        try:
-            from rest import posts as posts_module
-            sql = getattr(posts_module, "POSTS_PAGE_BEFORE", None)
-            if sql:
-                found["posts_last_page"] = (sql, _page_params(sql, user_id))
-        except ImportError:
-            pass
-        try:
-            from rest import users as users_module
-            sql = getattr(users_module, "USERS_PAGE_BEFORE", None)
-            if sql:
-                found["users_last_page"] = (sql, _page_params(sql, None))
-        except ImportError:
-            pass
-        return found
-    return build
-
-
-def _page_params(sql, user_id):
-    count = sql.count("%s")
-    params = ([user_id] if user_id is not None else []) + [PAGE + 1, PAGE + 1][: max(count - 1, 0)]
-    if user_id is not None:
-        params = [user_id, 2 * PAGE, PAGE + 1][:count]
-    else:
-        params = [2 * PAGE, PAGE + 1][:count]
-    return params
+MAKE_ADMIN = "UPDATE user SET is_admin = 1 WHERE id = %s"
 
 
 def run_scale(ctx, database, base, names, rounds, duration):
     """Every figure at SCALE_SMALL rows, then at SCALE_LARGE rows, plus first vs last page."""
     application = load_data.bench_app(database, base)
+    with application.app_context():
+        db.execute(MAKE_ADMIN, (ctx.user_id,))  # GET /users lists everyone only for an admin
     phases = {}
     try:
         for rows in (SCALE_SMALL, SCALE_LARGE):
@@ -520,9 +502,9 @@ def scale_checks(phases):
 
 def print_explain(scale):
     for rows, phase in scale["phases"].items():
-        for name, plan in phase["explain"].items():
-            print(f"\nEXPLAIN {name} at {rows:,} rows:")
-            for row in plan:
+        for name, query in phase["explain"].items():
+            print(f"\nEXPLAIN {name} at {rows:,} rows: {query['sql']}")
+            for row in query["plan"]:
                 print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
 
 
