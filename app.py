@@ -8,7 +8,7 @@ from flask import Flask
 import cli
 import config as settings
 import db
-from rest import errors, limits, observability, register_blueprints, tokens
+from rest import errors, hardening, keys, limits, observability, register_blueprints
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def create_app(config=None, env=None):
     errors.init_app(app)
     observability.init_app(app)  # first: request id and timing for every later hook
     limits.init_app(app)
+    hardening.init_app(app)
     register_blueprints(app)
     cli.init_app(app)
     return app
@@ -41,7 +42,7 @@ def _keyring(app):
         # Only reachable outside production (validate() refuses it there).
         log.warning("SECRET_KEY is not set: using a random key; tokens die with this process")
         secret = secrets.token_urlsafe(48)
-    return tokens.hmac_ring(secret, app.config["SECRET_KEY_PREVIOUS"])
+    return keys.build_ring(app.config, secret)  # ConfigError if a key file is unusable
 
 
 if __name__ == "__main__":

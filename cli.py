@@ -146,5 +146,7 @@ COMMANDS = [init_db_command, seed_command, bootstrap_command,
 
 def init_app(app):
     """Register the operator commands on the app's CLI."""
-    for command in COMMANDS:
+    import security_cli  # keys and purge-tokens (imports the rest package)
+
+    for command in COMMANDS + security_cli.COMMANDS:
         app.cli.add_command(command)

@@ -162,7 +162,7 @@ def _check_keys(config):
     if alg != "HS256" and not config.get("JWT_PRIVATE_KEY_FILE"):
         raise ConfigError(
             f"JWT_ALGORITHM={alg} needs JWT_PRIVATE_KEY_FILE; "
-            "create one with: flask --app app keys generate --alg " + alg
+            f"create one with: JWT_ALGORITHM=HS256 flask --app app keys generate --alg {alg}"
         )
 
 

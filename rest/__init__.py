@@ -6,6 +6,7 @@ def register_blueprints(app):
     from rest.auth import bp as auth_bp
     from rest.authors import bp as authors_bp
     from rest.inputs import PositiveId
+    from rest.keys import bp as keys_bp
     from rest.login import bp as login_bp
     from rest.observability import bp as observability_bp
     from rest.pages import bp as pages_bp
@@ -26,4 +27,5 @@ def register_blueprints(app):
     app.register_blueprint(authors_bp)
     app.register_blueprint(observability_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(keys_bp)
     app.register_blueprint(spec_bp)

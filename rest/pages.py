@@ -1,18 +1,14 @@
 """Pages: GET /public (seed 001), and the login page at GET / and GET /login.
 
 The page's script and style are static files, so every HTML response can
-carry a strict Content-Security-Policy with no 'unsafe-inline'.
+carry a strict Content-Security-Policy with no 'unsafe-inline' (set, with the
+other security headers, in rest/hardening.py for every response).
 """
 from flask import Blueprint, jsonify, render_template, request
 
 from rest import login
 
 bp = Blueprint("pages", __name__)
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 @bp.get("/public")
@@ -33,12 +29,3 @@ def login_page():
     if request.path == "/login" and basic is not None and basic.type == "basic":
         return login.login()
     return render_template("login.html")
-
-
-@bp.after_app_request
-def protect_html(response):
-    """HTML answers run only our own static script and style, and are never framed."""
-    if response.mimetype == "text/html":
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
