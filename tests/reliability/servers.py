@@ -97,9 +97,13 @@ class PrivateMariaDB:
 
 
 class Gunicorn:
-    """The service under gunicorn on a free port, with `env` on top of a safe test environment."""
+    """The service under gunicorn on a free port, with `env` on top of a safe test environment.
 
-    def __init__(self, directory, env, workers=2):
+    `app_spec` replaces gunicorn.conf.py's "app:create_app()", e.g. to pass
+    config that has no environment variable: "app:create_app({'KEY': 'v'})".
+    """
+
+    def __init__(self, directory, env, workers=2, app_spec=None):
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         base = {k: v for k, v in os.environ.items()
@@ -111,7 +115,8 @@ class Gunicorn:
         self.log_path = Path(directory) / f"gunicorn-{self.port}.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py"],
+                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py",
+                 *([app_spec] if app_spec else [])],
                 cwd=ROOT, env=base, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout=30):

@@ -1,0 +1,102 @@
+"""Several instances: two gunicorn instances on two ports sharing MySQL and Redis.
+
+What one instance decides, the other honours: a logout (revocation lives in
+the database), and rate-limit counts (they live in Redis under a key prefix
+unique to this test run, so parallel runs never share a count).
+"""
+import os
+import secrets
+
+import pytest
+from conftest import create_database, drop_database, server_config
+
+from servers import Gunicorn, call
+
+PASSWORD = "instances-test-password-3Hq"
+REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "14"))
+REDIS_URI = f"redis://127.0.0.1:6379/{REDIS_DB}"
+REFRESH_LIMIT = 6  # per minute per IP, counted across both instances
+
+
+def _redis():
+    """A client for the test Redis; skipped locally (failed under CI) when none answers."""
+    import redis
+    client = redis.Redis.from_url(REDIS_URI, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        message = f"Redis at {REDIS_URI} is needed for the several-instances test ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return client
+
+
+@pytest.fixture(scope="module")
+def instances(tmp_path_factory):
+    """Two instances, A and B, on one database and one Redis key prefix."""
+    client = _redis()
+    prefix = f"jwtapi-test-{os.getpid()}-{secrets.token_hex(4)}"
+    database = create_database(prefix="test_instances")
+    env = dict(server_config(database), RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI=REDIS_URI,
+               RATELIMIT_REFRESH=f"{REFRESH_LIMIT}/minute", RATELIMIT_REGISTER="100/minute")
+    spec = f"app:create_app({{'RATELIMIT_KEY_PREFIX': '{prefix}'}})"
+    directory = tmp_path_factory.mktemp("instances")
+    started = []
+    try:
+        for _ in range(2):
+            started.append(Gunicorn(directory, env, workers=2, app_spec=spec))
+        for server in started:
+            server.wait_ready()
+        yield started[0], started[1], lambda: _forget(client, prefix)
+    finally:
+        for server in started:
+            server.stop()
+        drop_database(database)
+        _forget(client, prefix)
+
+
+def _forget(client, prefix):
+    """Delete this run's rate-limit counts (and only this run's: the prefix is ours)."""
+    for key in client.scan_iter(match=f"*/{prefix}/*"):
+        client.delete(key)
+
+
+def _account(url, name):
+    status, _, _, _ = call("POST", url + "/register", body={"username": name, "password": PASSWORD})
+    assert status == 201
+    status, _, tokens, _ = call("POST", url + "/auth", body={"username": name, "password": PASSWORD})
+    assert status == 200
+    return tokens
+
+
+def test_a_logout_on_one_instance_is_honoured_by_the_other(instances):
+    a, b, _ = instances
+    tokens = _account(a.url, "traveller")
+    assert call("GET", b.url + "/rest-auth", tokens["access_token"])[0] == 200
+
+    status, _, _, _ = call("POST", b.url + "/logout", tokens["access_token"])
+    assert status == 204
+
+    status, headers, body, _ = call("GET", a.url + "/rest-auth", tokens["access_token"])
+    assert status == 401
+    assert body["status_code"] == 401
+    assert 'error="invalid_token"' in headers["WWW-Authenticate"]
+    status, _, body, _ = call("POST", a.url + "/refresh", body={"refresh_token": tokens["refresh_token"]})
+    assert status == 401, body
+
+
+def test_rate_limit_counts_are_shared_between_instances(instances):
+    a, b, forget_counts = instances
+    forget_counts()
+    # Alternate between the instances: each sees only half the attempts, so
+    # only a shared count reaches the limit.
+    for attempt in range(REFRESH_LIMIT):
+        server = (a, b)[attempt % 2]
+        status, _, body, _ = call("POST", server.url + "/refresh", body={"refresh_token": "not-a-token"})
+        assert status == 401, (attempt, body)
+    for server in (a, b):
+        status, headers, body, _ = call("POST", server.url + "/refresh", body={"refresh_token": "not-a-token"})
+        assert status == 429, body
+        assert body["status_code"] == 429
+        assert int(headers["Retry-After"]) >= 1
