@@ -220,13 +220,18 @@ def token_body(user, family=None):
     }
 
 
+LOGIN_FIELDS = ("username", "password")
+
+
 def credentials_from_json():
     """Return (username, password) from a JSON login body; 4xx on a bad body.
 
     A missing or empty field is "Invalid credentials" (Flask-JWT's answer); a
-    field of the wrong type or over the length cap is a 400 naming the field.
+    field of the wrong type or over the length cap, or any other field (the
+    API's one unknown-field policy), is a 400 naming the field.
     """
     body = inputs.json_object()
+    inputs.only_fields(body, LOGIN_FIELDS)
     cap = current_app.config["PASSWORD_MAX_LENGTH"]
     username = inputs.optional_string(body, "username", cap)
     password = inputs.optional_string(body, "password", cap)

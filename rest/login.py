@@ -13,22 +13,16 @@ from rest.errors import ApiError
 
 bp = Blueprint("login", __name__)
 
-LOGIN_FIELDS = ("username", "password")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 BASIC_CHALLENGE = 'Basic realm="Login Required", charset="UTF-8"'
 
 
 def _from_form():
     form = request.form
-    inputs.only_fields(form, LOGIN_FIELDS)
+    inputs.only_fields(form, auth.LOGIN_FIELDS)
     cap = current_app.config["PASSWORD_MAX_LENGTH"]
     return (inputs.optional_string(form, "username", cap),
             inputs.optional_string(form, "password", cap))
-
-
-def _from_json():
-    inputs.only_fields(inputs.json_object(), LOGIN_FIELDS)
-    return auth.credentials_from_json()
 
 
 def credentials():
@@ -44,7 +38,7 @@ def credentials():
     if request.mimetype in FORM_TYPES:
         return (*_from_form(), False)
     if request.is_json:
-        return (*_from_json(), False)
+        return (*auth.credentials_from_json(), False)
     if not request.get_data(cache=True):
         return None, None, True
     raise ApiError(415, "Send HTTP Basic credentials, a form or a JSON body "

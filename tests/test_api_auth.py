@@ -229,3 +229,11 @@ def test_token_of_a_deleted_user(client, alice, app):
 
 def test_refresh_typed_token_is_not_an_access_token(client, alice):
     _rejected(client, bearer(_sign(_claims(alice, type="refresh"))), "Invalid token", "Expected an access token")
+
+
+@pytest.mark.parametrize("field", ["admin", "remember_me"])
+def test_unknown_fields_are_refused_like_everywhere_else(client, alice, field):
+    body = {"username": "alice", "password": "correct-horse-battery", field: True}
+    response = client.post("/auth", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["field"] == field
