@@ -1,7 +1,7 @@
 """Reading and checking request input. Every failure is an ApiError naming the field."""
 from flask import request
 from werkzeug.exceptions import BadRequest
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.routing import BaseConverter
 
 from rest.errors import ApiError
 
@@ -57,17 +57,20 @@ def only_fields(body, allowed):
 class PositiveId(BaseConverter):
     """URL converter `<id:name>`: a positive integer that fits INT UNSIGNED.
 
-    Anything else (0, -1, 1.5, 'abc', 99999999999) does not match the route,
+    Anything else (0, -1, 1.5, 'abc', 4294967296) does not match the route,
     so it is Flask's JSON 404, never a 500 and never a query.
     """
 
-    regex = r"[1-9][0-9]{0,9}"
+    # The bound lives in the regex, not in to_python(): a ValidationError there
+    # makes Werkzeug answer 405 (the path matched, the method "did not").
+    regex = (
+        r"(?:[1-9][0-9]{0,8}|[1-3][0-9]{9}|4[01][0-9]{8}|42[0-8][0-9]{7}"
+        r"|429[0-3][0-9]{6}|4294[0-8][0-9]{5}|42949[0-5][0-9]{4}|429496[0-6][0-9]{3}"
+        r"|4294967[01][0-9]{2}|42949672[0-8][0-9]|429496729[0-5])"
+    )
 
     def to_python(self, value):
-        number = int(value)
-        if number > 4294967295:
-            raise ValidationError()
-        return number
+        return int(value)
 
     def to_url(self, value):
         return str(int(value))
