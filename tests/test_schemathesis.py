@@ -132,3 +132,21 @@ def test_id_beyond_int_unsigned_is_404_for_every_method(client, method, path):
     response = client.open(path, method=method)
     assert response.status_code == 404
     assert response.get_json()["status_code"] == 404
+
+
+def test_the_auth_check_has_teeth(fuzz_server, fuzz_auth):
+    """A route that declares security but lets anyone in must fail ignored_auth."""
+    from rest import spec
+    document = spec.load_spec()
+    document["paths"]["/public"]["get"]["security"] = [{"Bearer": []}]
+    operation = schemathesis.openapi.from_dict(document).find_operation_by_label("GET /public")
+
+    @settings(max_examples=1, derandomize=True, deadline=None, database=None)
+    @given(case=operation.as_strategy(auth_storage=fuzz_auth))
+    def run(case):
+        case.call_and_validate(base_url=fuzz_server.url, checks=[ignored_auth], timeout=15)
+
+    with pytest.raises(Exception) as caught:
+        run()
+    failures = getattr(caught.value, "exceptions", [caught.value])
+    assert [type(f).__name__ for f in failures] == ["IgnoredAuth"]
