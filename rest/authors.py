@@ -122,13 +122,17 @@ def _duplicate(exc):
 
 
 def _write(sql, params):
-    """Run an INSERT/UPDATE of an author; 409 naming the field on a duplicate name or book."""
+    """Run an INSERT/UPDATE of an author; 409 naming the field on a duplicate name or book.
+
+    The only other integrity error is the owner's foreign key: the user was
+    deleted a moment ago (a 404, never a 500).
+    """
     try:
         return db.execute(sql, params)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
             raise _duplicate(exc) from None
-        raise
+        raise ApiError(404, "No such user.") from None
 
 
 def _list_owner():

@@ -367,3 +367,19 @@ def test_the_default_page_is_20_and_the_cap_is_100(app, client, people):
 def test_bad_page_arguments_are_400(client, people, query, field):
     alice = people.alice
     error(client.get(f"/users/{alice.id}/posts?{query}", headers=alice.headers), 400, field)
+
+
+def test_a_user_deleted_during_the_request_is_404_not_500(client, people, monkeypatch):
+    """The foreign key refuses the INSERT when the owner vanished after the token check."""
+    import db
+    from rest import inputs
+    alice = people.alice
+    read_body = inputs.json_object
+
+    def body_then_delete_alice():
+        body = read_body()
+        db.execute("DELETE FROM user WHERE id = %s", (alice.id,))
+        return body
+
+    monkeypatch.setattr(inputs, "json_object", body_then_delete_alice)
+    error(create(client, alice), 404)
