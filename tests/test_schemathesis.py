@@ -146,7 +146,7 @@ def test_the_auth_check_has_teeth(fuzz_server, fuzz_auth):
     def run(case):
         case.call_and_validate(base_url=fuzz_server.url, checks=[ignored_auth], timeout=15)
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(BaseExceptionGroup) as caught:
         run()
-    failures = getattr(caught.value, "exceptions", [caught.value])
+    failures = caught.value.exceptions
     assert [type(f).__name__ for f in failures] == ["IgnoredAuth"]
