@@ -11,7 +11,7 @@ A session is a refresh family (rest/refresh.py). Contracts:
 """
 import re
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, make_response, request
 
 import db
 from rest import auth, inputs, limits, refresh, revocation, tokens
@@ -43,6 +43,13 @@ def refresh_tokens():
     return auth.no_store(jsonify(auth.token_body(user, family)))
 
 
+def _no_content():
+    """204 with no body and no Content-Type (there is nothing to type)."""
+    response = make_response("", 204)
+    response.headers.pop("Content-Type", None)
+    return response
+
+
 def _presented_refresh_token():
     """The raw refresh token: from the JSON body if it has one, else the Authorization header."""
     if request.get_data(cache=True):
@@ -64,7 +71,7 @@ def _presented_refresh_token():
 def logout():
     """Revoke the presented access token and its session."""
     revocation.logout(g.token, current_user.id)
-    return "", 204
+    return _no_content()
 
 
 @bp.post("/logout-all")
@@ -72,7 +79,7 @@ def logout():
 def logout_all():
     """Revoke every token and session of the caller."""
     revocation.revoke_everything(current_user.id)
-    return "", 204
+    return _no_content()
 
 
 @bp.get("/sessions")
@@ -124,4 +131,4 @@ def revoke_session(session_id):
     owner = None if current_user.is_admin else current_user.id
     if not _FAMILY_ID.fullmatch(session_id) or not refresh.revoke_live(session_id, owner):
         raise ApiError(404, "No such session.")
-    return "", 204
+    return _no_content()
