@@ -96,14 +96,22 @@ def login_username():
     return name if isinstance(name, str) and name else None
 
 
+# Combining marks (accents after NFKD), controls and format characters: the
+# collation gives them no weight.
+_IGNORED_CATEGORIES = {"Mn", "Mc", "Me", "Cc", "Cf"}
+
+
 def username_key(username):
     """A fixed-size storage key for `username`, folded as MySQL's _ci collation compares.
 
-    utf8mb4_unicode_ci ignores case, accents and trailing spaces, so "Alice",
-    "ALICE " and "Alicé" name one account and must share one count.
+    utf8mb4_unicode_ci ignores case, accents, width, trailing spaces and
+    control/format characters, so "Alice", "ALICE ", "Alicé", "ａｌｉｃｅ" and
+    "alice\\0" name one account and must share one count (an approximation of
+    the collation; the per-account count in MySQL is exact).
     """
     decomposed = unicodedata.normalize("NFKD", username)
-    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().rstrip(" ")
+    kept = (c for c in decomposed if unicodedata.category(c) not in _IGNORED_CATEGORIES)
+    folded = "".join(kept).casefold().rstrip(" ")
     return "user:" + hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 

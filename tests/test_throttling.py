@@ -335,3 +335,23 @@ def test_redis_down_falls_back_to_memory_not_500(make_app, make_user):
     assert attempt(client, "alice", user["password"]).status_code == 200
     assert attempt(client, "nobody").status_code == 401
     assert_429(attempt(client, "alice", user["password"]))
+
+
+@pytest.mark.parametrize("variant", ["ALICE ", "Alicé", "ａｌｉｃｅ", "alice\x00", "ali\u200bce",
+                                     "ALİCE", "alicë", "alice\u3000"])
+def test_username_key_folds_what_the_collation_equates(app, variant):
+    # The server decides: each variant finds the row 'alice'; the key must agree,
+    # or an unknown name could be told from a known one by when its 429 comes.
+    with app.app_context():
+        same = db.one("SELECT %s = 'alice' COLLATE utf8mb4_unicode_ci AS same", (variant,))["same"]
+        db.close_db()
+    assert same == 1
+    assert limits.username_key(variant) == limits.username_key("alice")
+
+
+def test_unknown_name_padded_with_ignorable_characters_shares_one_count(make_app):
+    app = throttled_app(make_app, LOGIN_FREE_FAILURES=2)
+    client = app.test_client()
+    attempt(client, "ghost")
+    attempt(client, "ghost\x00")
+    assert_429(attempt(client, "GHOST\u200b"))
