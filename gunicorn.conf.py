@@ -21,3 +21,21 @@ preload_app = True
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
 
+
+
+def on_starting(server):
+    """Empty PROMETHEUS_MULTIPROC_DIR: an earlier run's worker files would be summed in."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the merged /metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from rest import metrics
+
+        metrics.mark_process_dead(worker.pid)
