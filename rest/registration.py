@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, url_for
 import db
 from rest import inputs, limits, passwords, validation
 from rest.errors import ApiError
+from rest.fields import utc_iso
 
 bp = Blueprint("registration", __name__)
 
@@ -17,11 +18,6 @@ REGISTRATION_FIELDS = ("username", "name", "password")
 
 INSERT_USER = "INSERT INTO user (username, password) VALUES (%s, %s)"
 USER_BY_ID = "SELECT id, username, is_admin, created FROM user WHERE id = %s"
-
-
-def utc_iso(moment):
-    """A naive UTC DATETIME from the database as ISO 8601 with 'Z'."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_json(row, with_admin=False):
