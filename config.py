@@ -119,6 +119,8 @@ def from_env(env=None):
         # Empty: memory (per process). redis://127.0.0.1:6379/0 shares counts
         # between gunicorn workers and instances.
         "RATELIMIT_STORAGE_URI": _str(env, "RATELIMIT_STORAGE_URI", ""),
+        # Prefix of every key in that storage: deployments sharing a Redis use their own.
+        "RATELIMIT_KEY_PREFIX": _str(env, "RATELIMIT_KEY_PREFIX", "jwtapi"),
         "RATELIMIT_LOGIN": _str(env, "RATELIMIT_LOGIN", "10/minute;100/hour"),
         "RATELIMIT_LOGIN_PER_USER": _str(env, "RATELIMIT_LOGIN_PER_USER", "10/minute;100/hour"),
         "RATELIMIT_REFRESH": _str(env, "RATELIMIT_REFRESH", "30/minute;300/hour"),
