@@ -140,8 +140,89 @@ def hash_password_command():
     click.echo(passwords.hash_password(password))
 
 
+USER_ID_BY_NAME = "SELECT id, is_admin FROM user WHERE username = %s"
+# One statement changes the column and revokes every token of the user.
+SET_PASSWORD = "UPDATE user SET password = %s, token_version = token_version + 1 WHERE id = %s"
+SET_ADMIN = "UPDATE user SET is_admin = %s, token_version = token_version + 1 WHERE id = %s"
+
+
+def _existing_user(username):
+    """The {id, is_admin} row of USERNAME; exits 1 when there is none."""
+    row = db.one(USER_ID_BY_NAME, (username,))
+    if row is None:
+        _fail(f"no user {username!r}")
+    return row
+
+
+def _change_and_log_out(sql, params, user_id):
+    """Run one UPDATE that bumps token_version, and end the user's sessions, as one transaction."""
+    from rest import refresh
+
+    with db.transaction():
+        db.execute(sql, params)
+        refresh.revoke_all(user_id)
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("username")
+def set_password_command(username):
+    """Give USERNAME a new password (prompted, or read from stdin); logs them out everywhere."""
+    try:
+        user = _existing_user(username)
+        password = _read_password()
+        problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
+        if problem:
+            _fail(f"password {problem}")
+        _change_and_log_out(SET_PASSWORD, (passwords.hash_password(password), user["id"]), user["id"])
+    except db.DatabaseUnavailable as exc:
+        _unreachable(exc)
+    click.echo(f"password of {username} changed; their tokens are revoked")
+
+
+@click.command("set-admin")
+@with_appcontext
+@click.argument("username")
+@click.option("--on/--off", "admin", default=None, help="Grant (--on) or remove (--off) the admin flag.")
+def set_admin_command(username, admin):
+    """Grant or remove USERNAME's admin flag; logs them out everywhere when it changes."""
+    if admin is None:
+        _fail("say --on or --off")
+    try:
+        user = _existing_user(username)
+        if bool(user["is_admin"]) == admin:
+            click.echo(f"{username} is already {'an admin' if admin else 'not an admin'}")
+            return
+        _change_and_log_out(SET_ADMIN, (admin, user["id"]), user["id"])
+    except db.DatabaseUnavailable as exc:
+        _unreachable(exc)
+    click.echo(f"{username} is {'now an admin' if admin else 'no longer an admin'}; their tokens are revoked")
+
+
+@click.command("delete-user")
+@with_appcontext
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_user_command(username, yes):
+    """Delete USERNAME with their posts, authors and sessions, in one transaction."""
+    from rest.users import DELETE_USER, DELETE_USER_ROWS
+
+    try:
+        user = _existing_user(username)
+        if not yes and not click.confirm(f"Delete {username} and everything they own?"):
+            _fail("not deleted")
+        with db.transaction():
+            for statement in DELETE_USER_ROWS:
+                db.execute(statement, (user["id"],))
+            db.execute(DELETE_USER, (user["id"],))
+    except db.DatabaseUnavailable as exc:
+        _unreachable(exc)
+    click.echo(f"deleted user {username}")
+
+
 COMMANDS = [init_db_command, seed_command, bootstrap_command,
-            create_user_command, hash_password_command]
+            create_user_command, hash_password_command,
+            set_password_command, set_admin_command, delete_user_command]
 
 
 def init_app(app):
