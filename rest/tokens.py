@@ -9,7 +9,8 @@ elsewhere (`jku`, `x5u`, `jwk`) are never followed; `crit` is refused.
 
 Claims: `sub` (the user id as a string), `identity` (the same id as an
 integer, for Flask-JWT clients), `iat`, `nbf`, `exp`, `jti`, `type`
-(access or refresh) and `ver` (the user's token version).
+(access or refresh), `ver` (the user's token version) and, on tokens issued
+by a login or a refresh, `fam` (the session: see rest/refresh.py).
 """
 import hashlib
 import re
