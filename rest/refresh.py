@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # A session's id, the jti its next refresh token must carry, and its absolute expiry (epoch s).
 Family = namedtuple("Family", "id jti exp")
 USER_AGENT_MAX = 255
+IP_MAX = 45  # the longest IPv6 text form; the column's size
 LIST_LIMIT = 100
 
 
@@ -55,8 +56,9 @@ def start(user):
     exp = int(time.time()) + current_app.config["JWT_REFRESH_TTL"]
     family = Family(uuid.uuid4().hex, uuid.uuid4().hex, exp)
     agent = request.headers.get("User-Agent", "")[:USER_AGENT_MAX] or None
-    db.execute(INSERT_FAMILY, (family.id, user.id, family.jti, utc(exp), agent,
-                               request.remote_addr))
+    # remote_addr may come from a proxy header (TRUSTED_PROXIES): cut, never fail.
+    ip = (request.remote_addr or "")[:IP_MAX] or None
+    db.execute(INSERT_FAMILY, (family.id, user.id, family.jti, utc(exp), agent, ip))
     return family
 
 

@@ -440,3 +440,11 @@ def test_concurrent_exchanges_without_grace_one_wins_then_reuse_revokes(make_app
                             "Refresh token was revoked",
                             "User does not exist or the token was revoked"}
     assert family_row(app, claims(first["refresh_token"])["fam"])["revoked_at"] is not None
+
+
+def test_an_overlong_client_address_is_cut_to_the_column(app, alice):
+    client = app.test_client()
+    response = client.post("/auth", json={"username": "alice", "password": PASSWORD},
+                           environ_base={"REMOTE_ADDR": "1" * 100})
+    assert response.status_code == 200
+    assert family_row(app, claims(response.get_json()["refresh_token"])["fam"])["ip"] == "1" * 45
