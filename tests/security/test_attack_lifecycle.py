@@ -65,8 +65,7 @@ def test_access_token_after_logout(client, alice):
     tokens = log_in(client, alice)
     assert client.post("/logout", headers=bearer(tokens["access_token"])).status_code == 204
     assert_revoked(me(client, tokens["access_token"]))
-    assert_safe(refresh(client, tokens["refresh_token"]))
-    assert refresh(client, tokens["refresh_token"]).status_code == 401
+    assert_revoked(refresh(client, tokens["refresh_token"]))
 
 
 def test_access_token_after_logout_all(client, alice):
@@ -75,7 +74,7 @@ def test_access_token_after_logout_all(client, alice):
     assert client.post("/logout-all", headers=bearer(laptop["access_token"])).status_code == 204
     for tokens in (phone, laptop):
         assert_revoked(me(client, tokens["access_token"]))
-        assert refresh(client, tokens["refresh_token"]).status_code == 401
+        assert_revoked(refresh(client, tokens["refresh_token"]))
 
 
 def test_access_token_after_password_change(client, alice):
@@ -86,7 +85,7 @@ def test_access_token_after_password_change(client, alice):
     assert response.status_code == 200, response.get_json()
     assert_safe(response)
     assert_revoked(me(client, old["access_token"]))
-    assert refresh(client, old["refresh_token"]).status_code == 401
+    assert_revoked(refresh(client, old["refresh_token"]))
 
 
 def test_access_token_after_deletion(client, alice, make_user):
@@ -95,7 +94,7 @@ def test_access_token_after_deletion(client, alice, make_user):
     response = client.delete(f"/users/{alice['id']}", headers=bearer(tokens["access_token"]))
     assert response.status_code == 204
     assert_revoked(me(client, tokens["access_token"]))
-    assert refresh(client, tokens["refresh_token"]).status_code == 401
+    assert_revoked(refresh(client, tokens["refresh_token"]))
     make_user("alice", password="another passphrase")
     assert_revoked(me(client, tokens["access_token"]))
 

@@ -232,10 +232,11 @@ def test_jku_x5u_never_fetched(client, alice, field):
     try:
         url = f"http://127.0.0.1:{port}/jwks.json"
         attacker = new_rsa_key()
-        for head in (header("RS256", kid="attacker", **{field: url}),
-                     header("RS256", **{field: url})):
+        for head, description in ((header("RS256", kid="attacker", **{field: url}), UNKNOWN_KEY),
+                                  (header("RS256", **{field: url}), ALG_REFUSED),
+                                  (header("RS256", kid=None, **{field: url}), NOT_A_STRING)):
             response = get(client, rs256(claims(alice["id"]), attacker, head))
-            assert_invalid_token(response)
+            assert_invalid_token(response, description)
         waiter.join()
     finally:
         listener.close()
@@ -308,40 +309,50 @@ def _valid_parts(alice):
     return hs256(claims(alice["id"])).split(".")
 
 
-@pytest.mark.parametrize("shape", ["two", "four", "one", "empty-parts"])
-def test_wrong_number_of_segments(client, alice, shape):
+@pytest.mark.parametrize("shape, description", [
+    ("two", "Not enough segments"), ("one", "Not enough segments"),
+    ("four", "Invalid payload padding"),
+    ("empty-parts", "Invalid header string: Expecting value: line 1 column 1 (char 0)"),
+])
+def test_wrong_number_of_segments(client, alice, shape, description):
     """Two or four segments (and one, and empty ones) instead of three."""
     h, p, s = _valid_parts(alice)
     token = {"two": f"{h}.{p}", "four": f"{h}.{p}.{s}.{s}", "one": h, "empty-parts": ".."}[shape]
-    assert_invalid_token(get(client, token))
+    assert_invalid_token(get(client, token), description)
 
 
-@pytest.mark.parametrize("segment", [0, 1, 2])
-def test_bad_base64url(client, alice, segment):
+@pytest.mark.parametrize("segment, description", [
+    (0, "Invalid header padding"), (1, "Invalid payload padding"), (2, "Invalid crypto padding"),
+])
+def test_bad_base64url(client, alice, segment, description):
     """A segment that is not base64url (characters outside the alphabet, bad length)."""
     parts = _valid_parts(alice)
     parts[segment] = "%%%***" + parts[segment][:5]
-    assert_invalid_token(get(client, ".".join(parts)))
+    assert_invalid_token(get(client, ".".join(parts)), description)
 
 
-@pytest.mark.parametrize("segment", [0, 1])
+@pytest.mark.parametrize("segment", ["header", "payload"])
 def test_non_utf8_bytes(client, alice, segment):
-    """A header or payload segment that decodes to bytes that are not UTF-8."""
-    parts = _valid_parts(alice)
-    parts[segment] = b64(b"\xff\xfe\xfd{}")
-    assert_invalid_token(get(client, ".".join(parts)))
+    """A header or (correctly signed) payload that decodes to bytes that are not UTF-8."""
+    junk = b"\xc3\x28{}\xff"
+    token = hs256(junk) if segment == "payload" else f"{b64(junk)}.{_valid_parts(alice)[1]}.x"
+    body = assert_invalid_token(get(client, token))
+    assert body["description"].startswith(f"Invalid {segment} string")
 
 
 def test_non_utf8_in_the_header_line(client, alice):
     """Raw non-ASCII bytes in the Authorization header itself."""
     response = client.get("/rest-auth", environ_base={"HTTP_AUTHORIZATION": "Bearer \xff\xfe.\xfd.x"})
-    assert_invalid_token(response)
+    assert_invalid_token(response, "Invalid header padding")
 
 
 @pytest.mark.parametrize("token", ["null", "undefined", "{}", "[]", "''", '""', "0", "true"])
 def test_empty_and_null_tokens(client, alice, token):
-    """What broken clients send: `Bearer null`, `Bearer undefined`, JSON literals."""
-    assert_invalid_token(get(client, token))
+    """What broken clients send: `Bearer null`, `Bearer undefined`, JSON literals; and empty headers."""
+    assert_invalid_token(get(client, token), "Not enough segments")
+    for empty in ("", "   "):
+        response = get(client, headers={"x-access-tokens": empty})
+        assert_invalid_token(response, "Expected 'x-access-tokens: <JWT>'", "Invalid JWT header")
 
 
 def test_valid_token_is_still_accepted(client, alice, login):
