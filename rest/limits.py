@@ -204,11 +204,16 @@ def _rate_limited(exc):
 
 
 def storage():
-    """The app's rate-limit storage (a limits Storage), or None when throttling is off."""
+    """The app's rate-limit storage (a limits Storage), or None when throttling is off.
+
+    While Redis is unreachable this is the in-memory fallback Flask-Limiter
+    itself uses (its `limiter` strategy switches), so callers never wait on a
+    dead Redis.
+    """
     state = current_app.extensions.get(EXTENSION)
     if state is None or not current_app.config["RATELIMIT_ENABLED"]:
         return None
-    return state.limiter.storage
+    return state.limiter.limiter.storage
 
 
 def enabled():

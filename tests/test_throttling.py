@@ -355,3 +355,11 @@ def test_unknown_name_padded_with_ignorable_characters_shares_one_count(make_app
     attempt(client, "ghost")
     attempt(client, "ghost\x00")
     assert_429(attempt(client, "GHOST\u200b"))
+
+
+def test_redis_down_unknown_user_delay_uses_the_memory_fallback(make_app):
+    app = throttled_app(make_app, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", LOGIN_FREE_FAILURES=1)
+    client = app.test_client()
+    assert attempt(client, "nobody").status_code == 401  # Flask-Limiter finds Redis dead here
+    attempt(client, "ghost")
+    assert_429(attempt(client, "ghost"))
