@@ -244,6 +244,25 @@ def test_repeated_failed_logins_reach_429(make_app, make_user):
             assert 1 <= int(response.headers["Retry-After"]) <= 2
 
 
+def test_guessing_the_current_password_with_a_stolen_token(make_app, make_user):
+    """A stolen access token guessing current_password (to take the account over) meets the same delay."""
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_KEY_PREFIX="sec-" + secrets.token_hex(6))
+    user = make_user("alice")
+    client = app.test_client()
+    token = client.post("/auth", json={"username": "alice", "password": user["password"]}
+                        ).get_json()["access_token"]
+    free = app.config["LOGIN_FREE_FAILURES"]
+    for guess in range(free):
+        response = client.patch(f"/users/{user['id']}", headers=bearer(token), json={
+            "password": "a new passphrase 123", "current_password": f"guess-{guess}"})
+        assert_error(response, 403, "Forbidden", "'current_password' is not correct.")
+    response = client.patch(f"/users/{user['id']}", headers=bearer(token), json={
+        "password": "a new passphrase 123", "current_password": user["password"]})
+    assert_error(response, 429, "Too Many Requests", limits.TOO_MANY)
+    assert client.post("/auth", json={"username": "alice", "password": "a new passphrase 123"}
+                       ).status_code in (401, 429)
+
+
 def test_per_ip_limit_stops_spraying_many_accounts(make_app, make_user):
     """Password spraying: one guess each against many accounts from one address meets the per-IP limit."""
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_KEY_PREFIX="sec-" + secrets.token_hex(6),
