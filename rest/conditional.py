@@ -61,8 +61,9 @@ def expected_versions(kind, row_id):
     if "If-Match" not in request.headers or request.if_match.star_tag:
         return None, None
     pattern = re.compile(rf"{kind}{row_id}-v([0-9]{{1,{_MAX_VERSION_DIGITS}}})")
+    # Werkzeug parses an empty tag ("") as None.
     versions = sorted({int(m.group(1)) for tag in request.if_match.as_set()
-                       if (m := pattern.fullmatch(tag))})
+                       if tag and (m := pattern.fullmatch(tag))})
     listed = ",".join(str(v) for v in versions)
     return listed, listed
 

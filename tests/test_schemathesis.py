@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     ignored_auth, response_schema_conformance, status_code_conformance,
 )
 
-from conftest import ROOT, start_live_server, stop_live_server
+from conftest import ROOT, bearer, start_live_server, stop_live_server
 
 MAX_EXAMPLES = 20  # per operation and mode
 PASSWORD = "fuzzing-passphrase-1"
@@ -150,3 +150,19 @@ def test_the_auth_check_has_teeth(fuzz_server, fuzz_auth):
         run()
     failures = caught.value.exceptions
     assert [type(f).__name__ for f in failures] == ["IgnoredAuth"]
+
+
+@pytest.mark.parametrize("if_match", ['""', '"", W/""', '"", "zz-v1"'])
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_empty_etag_in_if_match_is_412_not_500(client, make_user, login, method, if_match):
+    """Found by schemathesis: `If-Match: ""` (Werkzeug parses the empty tag as None) was a 500."""
+    user = make_user("carol", "carol-old-password")
+    headers = bearer(login("carol", "carol-old-password"))
+    author = client.post("/authors", json={"name": "n", "book": "b", "country": "c"}, headers=headers)
+    post = client.post(f"/users/{user['id']}/posts", json={"title": "t", "body": "b"}, headers=headers)
+    for path, body in ((f"/authors/{author.get_json()['id']}", {"name": "n", "book": "b", "country": "c"}),
+                       (f"/users/{user['id']}/posts/{post.get_json()['id']}", {"title": "t", "body": "b"})):
+        response = client.open(path, method=method, headers={**headers, "If-Match": if_match},
+                               json=None if method == "DELETE" else body)
+        assert response.status_code == 412, (path, response.get_json())
+        assert response.get_json()["status_code"] == 412
