@@ -34,7 +34,7 @@ def user_count(app):
 @pytest.mark.parametrize("raw, description", [
     ("[]", "The JSON body must be an object."),
     ('"s"', "The JSON body must be an object."),
-    ("null", None),
+    ("null", "The JSON body must be an object."),
     ("0", "The JSON body must be an object."),
     ("-1.5e300", "The JSON body must be an object."),
     ("true", "The JSON body must be an object."),
