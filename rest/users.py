@@ -8,7 +8,7 @@ account is rest/registration.py (POST /users, /register, /signup).
 from flask import Blueprint, jsonify, make_response
 
 import db
-from rest import auth, inputs, pagination, passwords
+from rest import auth, inputs, pagination, passwords, refresh
 from rest.auth import current_user, token_required
 from rest.errors import ApiError
 from rest.registration import USER_BY_ID, checked_password, checked_username, user_json
@@ -136,7 +136,12 @@ def update_user(user_id):
     """
     params = _changes(_target(user_id))
     try:
-        db.execute(UPDATE_USER, params)
+        # A revoking change also ends the user's sessions, so GET /sessions
+        # never lists a session that can no longer refresh.
+        with db.transaction():
+            db.execute(UPDATE_USER, params)
+            if params["bump"]:
+                refresh.revoke_all(user_id)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
             raise ApiError(409, f"The username '{params['username']}' is taken.",

@@ -150,10 +150,14 @@ def test_a_password_change_revokes_every_token(client, alice):
     assert client.get("/rest-auth", headers=bearer(session["access_token"])).get_json() == REVOKED
     refreshed = client.post("/refresh", json={"refresh_token": session["refresh_token"]})
     assert refreshed.status_code == 401
-    assert works(client, log_in(client, password="another-long-passphrase"))
+    fresh = log_in(client, password="another-long-passphrase")
+    assert works(client, fresh)
+    # The old session is no longer listed: only the new login's.
+    listed = client.get("/sessions", headers=bearer(fresh["access_token"])).get_json()["sessions"]
+    assert [s["current"] for s in listed] == [True]
 
 
-def test_an_admin_flag_change_revokes_every_token_of_that_user(client, alice, make_user):
+def test_an_admin_flag_change_revokes_every_token_of_that_user(app, client, alice, make_user):
     make_user("root", PASSWORD, admin=True)
     admin, victim = log_in(client, "root"), log_in(client)
     response = client.patch(f"/users/{alice['id']}", headers=bearer(admin["access_token"]),
@@ -161,6 +165,9 @@ def test_an_admin_flag_change_revokes_every_token_of_that_user(client, alice, ma
     assert response.status_code == 200
     assert client.get("/rest-auth", headers=bearer(victim["access_token"])).get_json() == REVOKED
     assert works(client, admin)
+    alive = query(app, "SELECT COUNT(*) AS n FROM refresh_family WHERE user_id = %s AND revoked_at IS NULL",
+                  (alice["id"],))
+    assert alive == [{"n": 0}]
 
 
 def test_deleting_a_user_revokes_their_tokens(client, alice):
