@@ -106,3 +106,26 @@ def test_login_limit_is_shared_by_every_worker(server):
             assert json.loads(payload)["error"] == "Too Many Requests"
     assert statuses == [401] * LOGIN_LIMIT + [429] * 4
     assert all(1 <= seconds <= 61 for seconds in retry_after)
+
+
+def test_account_delay_holds_across_workers_for_known_and_unknown_names(server):
+    """Guessing one account over both workers: the 429 comes at the same attempt for a real and a made-up name."""
+    def post(path, payload, address):
+        body = json.dumps(payload).encode()
+        head = request_head("POST", path, {"Content-Type": "application/json",
+                                           "Content-Length": str(len(body)),
+                                           "X-Forwarded-For": address})
+        return raw_request(server, head, body)
+
+    status, _, _ = post("/register", {"username": "victim", "password": "a fine long passphrase"},
+                        "198.51.100.30")
+    assert status == 201
+    free = 5  # LOGIN_FREE_FAILURES' default
+    for name, address in (("victim", "198.51.100.31"), ("no-such-user", "198.51.100.32")):
+        answers = [post("/auth", {"username": name, "password": f"guess-{n}"}, address)
+                   for n in range(free + 1)]
+        for status, _, payload in answers:
+            assert_clean(status, payload)
+        assert [status for status, _, _ in answers] == [401] * free + [429], name
+        assert json.loads(answers[-1][2])["description"].startswith("Too many attempts")
+        assert 1 <= int(answers[-1][1]["retry-after"]) <= 2
