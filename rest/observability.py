@@ -28,6 +28,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 UNMATCHED = "<unmatched>"
 
 
+# One encoder, reused: json.dumps() with options builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, and the record's `fields`."""
 
@@ -41,7 +45,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, separators=(",", ":"), default=str)
+        return _encode(line)
 
 
 def _setup_access_log():
