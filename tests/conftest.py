@@ -207,11 +207,14 @@ def start_live_server(tmp_dir, seed=True, **env_overrides):
     database = create_database(prefix="test_live", seed=seed)
     port = _free_port()
     db_config = server_config(database)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "GUNICORN_"))}
+    # Nothing from the developer's shell or .env: only what we set here.
+    documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
+                  if line and not line.startswith("#") and "=" in line}
+    env = {k: v for k, v in os.environ.items() if k not in documented}
     env.update({
         "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
         "APP_ENV": "test", "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false",
-        "PYTHONUNBUFFERED": "1",
+        "PYTHONUNBUFFERED": "1", "PYTHON_DOTENV_DISABLED": "1",
     })
     env.update({k: str(v) for k, v in db_config.items()})
     env.update({k: str(v) for k, v in env_overrides.items()})
