@@ -12,6 +12,11 @@ from prometheus_client import (
     generate_latest, multiprocess,
 )
 
+# prometheus_client opens its files there as soon as a gauge exists (below),
+# which under gunicorn's preload is before gunicorn.conf.py's on_starting.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 # The endpoint label is the URL rule ("/users/<id:uid>/posts"), never the raw
 # path: a label per id would grow without bound.
 REQUESTS = Counter(

@@ -213,3 +213,15 @@ def test_gunicorn_logs_json_and_merges_worker_metrics(tmp_path):
         stop_live_server(server)
     ids = {line["request_id"] for line in lines if line["path"] == "/healthz"}
     assert {f"live-{i}" for i in range(6)} <= ids
+
+
+def test_multiprocess_folder_is_created_when_missing(tmp_path):
+    """gunicorn preloads the app (creating the gauges) before its on_starting hook runs."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    folder = tmp_path / "not" / "yet"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    subprocess.run([sys.executable, "-c", "import rest.metrics"], cwd=ROOT, env=env, check=True, timeout=30)
+    assert folder.is_dir()
