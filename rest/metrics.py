@@ -24,8 +24,8 @@ REQUESTS = Counter(
     ["method", "endpoint", "status"],
 )
 LATENCY = Histogram(
-    "http_request_duration_seconds", "Time to answer a request, by method and endpoint.",
-    ["method", "endpoint"],
+    "http_request_duration_seconds", "Time to answer a request, by method, endpoint and status.",
+    ["method", "endpoint", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 LOGIN_FAILURES = Counter(
@@ -48,9 +48,10 @@ POOL_IDLE = Gauge(
 
 def observe(method, endpoint, status, seconds):
     """Count one answered request and its latency."""
-    REQUESTS.labels(method, endpoint, str(status)).inc()
-    LATENCY.labels(method, endpoint).observe(seconds)
-    if status == 429:
+    status = str(status)
+    REQUESTS.labels(method, endpoint, status).inc()
+    LATENCY.labels(method, endpoint, status).observe(seconds)
+    if status == "429":
         RATE_LIMITED.labels(endpoint).inc()
 
 

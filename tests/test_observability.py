@@ -166,7 +166,7 @@ def test_metrics_count_requests_failures_and_pool(make_app, make_user):
     assert grew("http_requests_total", method="POST", endpoint="/auth", status="401") == 1
     assert grew("http_requests_total", method="GET", endpoint="/rest-auth", status="401") == 1
     assert grew("auth_login_failures_total") == 1
-    assert grew("http_request_duration_seconds_count", method="POST", endpoint="/auth") == 1
+    assert grew("http_request_duration_seconds_count", method="POST", endpoint="/auth", status="401") == 1
     assert "db_pool_connections_in_use" in after and "db_pool_connections_idle" in after
     assert "http_rate_limited_total" in after
 
