@@ -7,6 +7,7 @@ opaque to clients (they pass back `next`), not a secret.
 """
 import base64
 import binascii
+import re
 
 from flask import request
 
@@ -28,7 +29,14 @@ def page_args():
     return int(raw), (None if cursor is None else _decode(cursor))
 
 
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,16}")
+
+
 def _decode(cursor):
+    # b64decode skips characters outside the alphabet; refuse them first so
+    # one cursor has exactly one spelling.
+    if not _CURSOR.fullmatch(cursor):
+        raise ApiError(400, "'cursor' is not a cursor this service issued.", field="cursor")
     try:
         text = base64.urlsafe_b64decode(cursor.encode("ascii") + b"==").decode("ascii")
     except (binascii.Error, UnicodeError, ValueError):

@@ -363,6 +363,8 @@ def test_the_default_page_is_20_and_the_cap_is_100(app, client, people):
 @pytest.mark.parametrize("query, field", [
     ("limit=101", "limit"), ("limit=0", "limit"), ("limit=-1", "limit"), ("limit=abc", "limit"),
     ("limit=", "limit"), ("cursor=not-a-cursor", "cursor"), ("cursor=", "cursor"), ("cursor=MA", "cursor"),
+    # "MTA" is the cursor for id 10: junk around it must not decode to the same id.
+    ("cursor=M!T*A", "cursor"), ("cursor=MTA%3D%3D", "cursor"), ("cursor=MT.A", "cursor"),
 ])
 def test_bad_page_arguments_are_400(client, people, query, field):
     alice = people.alice
