@@ -18,6 +18,7 @@ import collections
 import multiprocessing
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -137,6 +138,7 @@ def client_process(url, name, seconds, seed, queue):
 
 
 def main(argv=None):
+    signal.signal(signal.SIGTERM, run._exit_on_sigterm)
     parser = argparse.ArgumentParser(description="Mixed traffic for minutes; every write read back.")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4, help="client processes (4)")

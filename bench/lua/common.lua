@@ -3,10 +3,6 @@
 -- Every response's status is checked: a stream of fast 401s must never pass
 -- as speed. Each thread counts its non-2xx answers; done() sums them and
 -- prints one line, "BENCH_RESULT {json}", that bench/run.py parses.
---
--- Environment:
---   BENCH_MAX_REQUESTS  stop after about this many responses in all (0: run for -d)
---   BENCH_THREADS       the -t value, to split BENCH_MAX_REQUESTS between threads
 
 local threads = {}
 
@@ -19,15 +15,6 @@ non2xx = 0
 first_bad_status = 0
 first_bad_body = ""
 responses = 0
-local quota = 0
-
-function common_init()
-  local max = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "0") or 0
-  local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1") or 1
-  if max > 0 then
-    quota = math.ceil(max / nthreads)
-  end
-end
 
 -- Scripts that read the body define on_response(status, headers, body).
 function response(status, headers, body)
@@ -41,9 +28,6 @@ function response(status, headers, body)
   end
   if on_response then
     on_response(status, headers, body)
-  end
-  if quota > 0 and responses >= quota then
-    wrk.thread:stop()
   end
 end
 

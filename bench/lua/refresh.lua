@@ -12,7 +12,6 @@ local pool = {}
 local spent = nil  -- a token to send when the pool is empty (it will be refused and counted)
 
 function init(args)
-  common_init()
   local nthreads = tonumber(args[2])
   local index = 0
   for line in io.lines(args[1]) do

@@ -14,7 +14,3 @@ if body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
 end
-
-function init(args)
-  common_init()
-end
