@@ -15,6 +15,7 @@ operation is a plain parametrized test driving Hypothesis with the operation's
 strategy.)
 """
 import itertools
+import re
 
 import pytest
 import requests
@@ -166,3 +167,21 @@ def test_empty_etag_in_if_match_is_412_not_500(client, make_user, login, method,
                                json=None if method == "DELETE" else body)
         assert response.status_code == 412, (path, response.get_json())
         assert response.get_json()["status_code"] == 412
+
+
+SECURED = [(operation.method.upper(), operation.path) for operation in OPERATIONS
+           if operation.definition.raw.get("security") and {} not in operation.definition.raw["security"]]
+
+
+@pytest.mark.parametrize(("method", "path"), SECURED, ids=[f"{m} {p}" for m, p in SECURED])
+def test_every_secured_operation_is_401_without_a_token(live_server, method, path):
+    """Exactly 401 with the JSON error and a challenge, before any input is read."""
+    url = live_server.url + re.sub(r"\{[^}]+\}", "1", path).replace("/sessions/1", "/sessions/" + "a" * 32)
+    response = requests.request(method, url, json={}, timeout=10)
+    assert response.status_code == 401, response.text
+    assert response.json()["status_code"] == 401
+    assert "WWW-Authenticate" in response.headers
+
+
+def test_secured_operations_are_found():
+    assert len(SECURED) >= 24  # every route but login, registration, pages and operations
