@@ -110,9 +110,13 @@ class Server:
 
 def server_env(base, database):
     """The environment both servers get: identical, except what only the service reads."""
+    # Nothing from the shell or .env that the service reads: only what is set here.
+    documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
+                  if line and not line.startswith("#") and "=" in line}
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_", "TOKEN_"))}
+           if k not in documented and not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_"))}
     env.update({
+        "PYTHON_DOTENV_DISABLED": "1",
         "APP_ENV": "production", "FLASK_DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DB_HOST": base["DB_HOST"], "DB_PORT": str(base["DB_PORT"]),

@@ -106,9 +106,13 @@ class Gunicorn:
     def __init__(self, directory, env, workers=2, app_spec=None):
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
+        # Nothing from the developer's shell or .env: only what is set here.
+        documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
+                      if line and not line.startswith("#") and "=" in line}
         base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_"))}
-        base.update({"APP_ENV": "test", "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false",
+                if k not in documented and not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_"))}
+        base.update({"PYTHON_DOTENV_DISABLED": "1",
+                     "APP_ENV": "test", "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false",
                      "GUNICORN_BIND": f"{HOST}:{self.port}", "GUNICORN_WORKERS": str(workers),
                      "PYTHONUNBUFFERED": "1"})
         base.update({k: str(v) for k, v in env.items()})
