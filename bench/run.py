@@ -218,6 +218,8 @@ def endpoints(ctx):
     uid = ctx.user_id
     return {
         "hello": ("GET /hello (bare Flask)", _static(ctx, "/hello", token=False, server="hello")),
+        # Diagnostic, no target: the service's own floor (its hooks, no token, no database).
+        "public": ("GET /public (no token, no DB)", _static(ctx, "/public", token=False)),
         "rest_auth": ("GET /rest-auth", _static(ctx, "/rest-auth")),
         "posts_page": (f"GET /users/{uid}/posts (page of {PAGE})",
                        _static(ctx, f"/users/{uid}/posts?limit={PAGE}")),
@@ -551,6 +553,8 @@ def parse_args(argv):
     parser.add_argument("--memory-requests", type=int, default=100_000,
                         help="requests of the RSS check; RSS is read at a tenth and at the end")
     parser.add_argument("--only", default="", help="comma-separated endpoint names to measure")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for both servers, for experiments (ACCESS_LOG=false)")
     return parser.parse_args(argv)
 
 
@@ -583,6 +587,7 @@ def main(argv=None):
 def _run(args, base, database, work):
     load_data.load(database, BASE_USERS, BASE_POSTS, base)
     env = server_env(base, database)
+    env.update(item.split("=", 1) for item in args.env)
     hello = Server("hello", "bench.hello:app", env, work)
     service = Server("service", "app:create_app()", env, work)
     hello.ready("/hello")
