@@ -12,11 +12,13 @@ raised as `DatabaseUnavailable`, which the error module answers with a 503 and
 recovers by itself when the database returns.
 """
 import contextlib
+import datetime
 import os
 import threading
 from collections import namedtuple
 
 import pymysql
+import pymysql.converters
 import pymysql.cursors
 from dbutils.pooled_db import PooledDB
 from flask import current_app, g
@@ -38,6 +40,29 @@ def is_duplicate(exc):
     return isinstance(exc, IntegrityError) and exc.args and exc.args[0] == DUPLICATE_KEY
 
 
+def _datetime(value):
+    """PyMySQL's DATETIME decoder, with a fast path for the one form MySQL sends.
+
+    PyMySQL parses every DATETIME with a regular expression (2.5 us; a page
+    of 20 posts has 42 of them); datetime.fromisoformat() reads
+    'YYYY-MM-DD HH:MM:SS' in 0.35 us and gives the same datetime. Anything
+    else (fractions, zero dates, invalid dates) goes to PyMySQL unchanged.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("ascii")
+    if len(value) == 19:
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return pymysql.converters.convert_datetime(value)
+
+
+_CONVERSIONS = dict(pymysql.converters.conversions)
+_CONVERSIONS[pymysql.constants.FIELD_TYPE.DATETIME] = _datetime
+_CONVERSIONS[pymysql.constants.FIELD_TYPE.TIMESTAMP] = _datetime
+
+
 def connect_args(config, database=True):
     """Keyword arguments for pymysql.connect() built from the app config.
 
@@ -52,6 +77,7 @@ def connect_args(config, database=True):
         "password": config["DB_PASSWORD"],
         "charset": "utf8mb4",
         "cursorclass": pymysql.cursors.DictCursor,
+        "conv": _CONVERSIONS,
         "autocommit": True,
         "connect_timeout": config["DB_CONNECT_TIMEOUT"],
         "read_timeout": config["DB_READ_TIMEOUT"],
