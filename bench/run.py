@@ -568,6 +568,10 @@ def main(argv=None):
     if args.quick:
         args.duration = min(args.duration, 2.0)
         args.no_memory = True
+    load = os.getloadavg()[0]
+    if load > 0.5 * cores():
+        log(f"warning: load average {load:.1f} on {cores()} cores before starting: "
+            "other work competes for the CPU and every figure will be noisy")
     base = settings.from_env()
     base.update({"DB_NAME": "", "DB_SSL_MODE": "disabled"})
     database = create_database(base)

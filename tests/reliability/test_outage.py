@@ -9,6 +9,7 @@ again within 5 s without restarting the service, and every write the service
 acknowledged with a 2xx before the crash is still there.
 """
 import itertools
+import shutil
 import threading
 import time
 
@@ -32,9 +33,12 @@ def private_db(tmp_path):
     require_tool("mariadb-install-db", "the database outage test")
     server = PrivateMariaDB(tmp_path)
     server.install()
-    server.start()
-    yield server
-    server.stop()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.datadir, ignore_errors=True)  # ~110 MB of system tables
 
 
 @pytest.fixture
