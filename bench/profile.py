@@ -69,6 +69,7 @@ def main(argv=None):
         service.ready("/rest-auth")
         ctx = run.Context(None, service, work)
         ctx.access_token = ctx.login()["access_token"]
+        ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
         load = run.endpoints(ctx)[args.endpoint][1]
         load(2)  # warm up
         recorder = procs.start([str(spy), "record", "--pid", str(service.process.pid),

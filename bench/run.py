@@ -166,22 +166,25 @@ class Context:
         self.user_id = 1
         self.username = "user0000001"
         self.access_token = None
+        # POST posts writes as user 2, so user 1's page reads the same rows every round.
+        self.writer_id = 2
+        self.writer_token = None
 
-    def login(self):
-        """POST /auth as the bench user; return the JSON body (asserting 200)."""
+    def login(self, username=None):
+        """POST /auth as the bench user (or `username`); return the JSON body (asserting 200)."""
         status, _, body = jsonhttp.call("POST", self.service.url + "/auth",
-                                        body={"username": self.username,
+                                        body={"username": username or self.username,
                                               "password": load_data.BENCH_PASSWORD})
         if status != 200:
             raise RuntimeError(f"POST /auth answered {status}: {body}")
         return body
 
 
-def _static(ctx, path, method="GET", token=True, body=None, server="service"):
+def _static(ctx, path, method="GET", token="access_token", body=None, server="service"):
     def run(duration):
         env = {"BENCH_METHOD": method}
         if token:
-            env["BENCH_TOKEN"] = ctx.access_token
+            env["BENCH_TOKEN"] = getattr(ctx, token)
         if body is not None:
             env["BENCH_BODY"] = json.dumps(body)
         target = ctx.hello if server == "hello" else ctx.service
@@ -223,8 +226,9 @@ def endpoints(ctx):
         "rest_auth": ("GET /rest-auth", _static(ctx, "/rest-auth")),
         "posts_page": (f"GET /users/{uid}/posts (page of {PAGE})",
                        _static(ctx, f"/users/{uid}/posts?limit={PAGE}")),
-        "posts_create": (f"POST /users/{uid}/posts",
-                         _static(ctx, f"/users/{uid}/posts", method="POST",
+        "posts_create": (f"POST /users/{ctx.writer_id}/posts",
+                         _static(ctx, f"/users/{ctx.writer_id}/posts", method="POST",
+                                 token="writer_token",
                                  body={"title": "Bench post", "body": "Written by bench/run.py."})),
         "auth": ("POST /auth", _static(ctx, "/auth", method="POST", token=False,
                                        body={"username": ctx.username,
@@ -237,13 +241,14 @@ def available(ctx, name):
     """True if the service has this endpoint yet (probe once; the bench runs on any checkout)."""
     probes = {
         "posts_page": ("GET", f"/users/{ctx.user_id}/posts?limit={PAGE}", None),
-        "posts_create": ("GET", f"/users/{ctx.user_id}/posts", None),
+        "posts_create": ("GET", f"/users/{ctx.writer_id}/posts", None),
         "refresh": ("POST", "/refresh", {}),
     }
     if name not in probes:
         return True
     method, path, body = probes[name]
-    status, _, _ = jsonhttp.call(method, ctx.service.url + path, token=ctx.access_token, body=body)
+    token = ctx.writer_token if name == "posts_create" else ctx.access_token
+    status, _, _ = jsonhttp.call(method, ctx.service.url + path, token=token, body=body)
     if name == "refresh" and status in (404, 405):
         return False
     if name == "refresh":
@@ -328,7 +333,7 @@ def measure_memory(ctx, env, work, total=100_000, checkpoint=10_000):
     service = Server("service-memory", "app:create_app()", env, work)
     service.ready("/rest-auth")
     probe = Context(ctx.hello, service, work)
-    probe.access_token = ctx.access_token
+    probe.access_token, probe.writer_token = ctx.access_token, ctx.writer_token
     log(f"memory: {checkpoint:,} requests to a fresh service, then up to {total:,}")
     sent = _mixed(probe, checkpoint)
     first = service.worker_rss()
@@ -598,6 +603,7 @@ def _run(args, base, database, work):
     service.ready("/rest-auth")
     ctx = Context(hello, service, work)
     ctx.access_token = ctx.login()["access_token"]
+    ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
 
     verify = verify_seconds()
     ceiling = cores() / verify
