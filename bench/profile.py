@@ -15,7 +15,6 @@ The raw collapsed stacks are kept in bench/results/profile-<endpoint>.txt
 """
 import argparse
 import collections
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
