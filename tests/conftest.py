@@ -10,6 +10,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -252,3 +253,14 @@ def live_server(tmp_path_factory):
     server = start_live_server(tmp_path_factory.mktemp("live"))
     yield server
     stop_live_server(server)
+
+
+@pytest.fixture
+def people(make_user, login):
+    """alice and bob (plain users) and admin, each with `.headers` carrying a fresh token."""
+    made = {}
+    for name, admin in (("alice", False), ("bob", False), ("admin", True)):
+        user = make_user(name, admin=admin)
+        user["headers"] = bearer(login(name, user["password"]))
+        made[name] = SimpleNamespace(**user)
+    return SimpleNamespace(**made)

@@ -1,6 +1,5 @@
 """Authors at /authors[/<id>] and seed 000's POST /author: CRUD, uniques, authorization, pages."""
 import re
-from types import SimpleNamespace
 
 import pytest
 
@@ -10,17 +9,6 @@ ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 AUTHOR_KEYS = {"id", "name", "book", "country", "booker_prize", "created", "updated", "user"}
 ACHEBE = {"name": "Chinua Achebe", "book": "Things Fall Apart", "country": "Nigeria", "booker_prize": False}
 MANTEL = {"name": "Hilary Mantel", "book": "Wolf Hall", "country": "United Kingdom", "booker_prize": True}
-
-
-@pytest.fixture
-def people(make_user, login):
-    """alice and bob (plain users) and admin, each with `.headers` carrying a fresh token."""
-    made = {}
-    for name, admin in (("alice", False), ("bob", False), ("admin", True)):
-        user = make_user(name, admin=admin)
-        user["headers"] = bearer(login(name, user["password"]))
-        made[name] = SimpleNamespace(**user)
-    return SimpleNamespace(**made)
 
 
 def create(client, person, payload=None, path="/authors"):

@@ -2,7 +2,6 @@
 import http.client
 import json
 import threading
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,17 +10,6 @@ from werkzeug.serving import make_server
 from conftest import bearer
 
 RACERS = 20
-
-
-@pytest.fixture
-def people(make_user, login):
-    """alice and bob (plain users) and admin, each with `.headers` carrying a fresh token."""
-    made = {}
-    for name, admin in (("alice", False), ("bob", False), ("admin", True)):
-        user = make_user(name, admin=admin)
-        user["headers"] = bearer(login(name, user["password"]))
-        made[name] = SimpleNamespace(**user)
-    return SimpleNamespace(**made)
 
 
 class Post:

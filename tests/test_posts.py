@@ -1,6 +1,5 @@
 """Posts at /users/<uid>/posts[/<pid>]: CRUD, input rules, authorization, pagination."""
 import re
-from types import SimpleNamespace
 
 import pytest
 
@@ -8,17 +7,6 @@ from conftest import bearer
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 POST_KEYS = {"id", "title", "body", "created", "updated", "user"}
-
-
-@pytest.fixture
-def people(make_user, login):
-    """alice and bob (plain users) and admin, each with `.headers` carrying a fresh token."""
-    made = {}
-    for name, admin in (("alice", False), ("bob", False), ("admin", True)):
-        user = make_user(name, admin=admin)
-        user["headers"] = bearer(login(name, user["password"]))
-        made[name] = SimpleNamespace(**user)
-    return SimpleNamespace(**made)
 
 
 def create(client, person, uid=None, title="A title", body="A body", headers=None):
