@@ -156,6 +156,15 @@ def login(client):
     return do
 
 
+def query(app, sql, params=()):
+    """Run a read in its own app context and return the rows (a test's view of the database)."""
+    with app.app_context():
+        try:
+            return db.many(sql, params)
+        finally:
+            db.close_db()
+
+
 def bearer(token, scheme="Bearer"):
     return {"Authorization": f"{scheme} {token}"}
 

@@ -3,8 +3,6 @@ import re
 
 import pytest
 
-from conftest import bearer
-
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 AUTHOR_KEYS = {"id", "name", "book", "country", "booker_prize", "created", "updated", "user"}
 ACHEBE = {"name": "Chinua Achebe", "book": "Things Fall Apart", "country": "Nigeria", "booker_prize": False}

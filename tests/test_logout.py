@@ -5,7 +5,7 @@ import jwt
 import pytest
 
 import db
-from conftest import bearer
+from conftest import bearer, query
 from rest import revocation, tokens
 from rest.auth import User
 
@@ -16,14 +16,6 @@ REVOKED = {"status_code": 401, "error": "Invalid JWT",
 
 def claims(token):
     return jwt.decode(token, options={"verify_signature": False})
-
-
-def query(app, sql, params=()):
-    with app.app_context():
-        try:
-            return db.many(sql, params)
-        finally:
-            db.close_db()
 
 
 def log_in(client, username="alice", password=PASSWORD):

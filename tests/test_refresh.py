@@ -11,8 +11,7 @@ import jwt
 import pytest
 from werkzeug.serving import make_server
 
-import db
-from conftest import bearer
+from conftest import bearer, query
 from rest import tokens
 from rest.auth import User
 
@@ -23,14 +22,6 @@ TOKEN_KEYS = ["access_token", "token_type", "expires_in", "refresh_token", "refr
 
 def claims(token):
     return jwt.decode(token, options={"verify_signature": False})
-
-
-def query(app, sql, params=()):
-    with app.app_context():
-        try:
-            return db.many(sql, params)
-        finally:
-            db.close_db()
 
 
 def family_row(app, family_id):

@@ -5,8 +5,7 @@ from datetime import datetime, timezone
 import jwt
 import pytest
 
-import db
-from conftest import bearer
+from conftest import bearer, query
 
 PASSWORD = "correct-horse-battery"
 SESSION_KEYS = ["id", "created", "last_used", "user_agent", "ip", "expires_at", "current"]
@@ -18,14 +17,6 @@ REVOKED = {"status_code": 401, "error": "Invalid JWT",
 
 def fam(body):
     return jwt.decode(body["refresh_token"], options={"verify_signature": False})["fam"]
-
-
-def query(app, sql, params=()):
-    with app.app_context():
-        try:
-            return db.many(sql, params)
-        finally:
-            db.close_db()
 
 
 def log_in(client, username="alice", agent="test-agent"):
