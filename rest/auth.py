@@ -15,6 +15,7 @@ from werkzeug.local import LocalProxy
 import db
 from rest import inputs, limits, observability, passwords, refresh, throttle, tokens
 from rest.errors import ApiError
+from rest.hardening import no_store
 
 bp = Blueprint("auth", __name__)
 
@@ -190,13 +191,6 @@ def token_required(view):
 
 
 # --- routes ---------------------------------------------------------------------
-
-def no_store(response):
-    """Token responses must never be cached (RFC 6749 section 5.1)."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
 
 def token_body(user, family=None):
     """The JSON body of every token response: an access and a refresh token.

@@ -27,6 +27,13 @@ CORS_EXPOSED_HEADERS = "ETag, Location, Retry-After, WWW-Authenticate, X-Request
 CORS_MAX_AGE = "600"
 
 
+def no_store(response):
+    """Never cache this response: tokens (RFC 6749 section 5.1), health and metrics."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
 def security_headers(response):
     """Set the security headers every response carries (after_request)."""
     headers = response.headers

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from rest import auth, inputs, limits
 from rest.errors import ApiError
+from rest.hardening import no_store
 
 bp = Blueprint("login", __name__)
 
@@ -58,4 +59,4 @@ def login():
         raise error
     body = auth.token_body(user)
     body["token"] = body["access_token"]
-    return auth.no_store(jsonify(body))
+    return no_store(jsonify(body))

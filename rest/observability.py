@@ -19,6 +19,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 import db
 from rest import metrics
 from rest.errors import ApiError
+from rest.hardening import no_store
 
 bp = Blueprint("observability", __name__)
 access_log = logging.getLogger("jwt_api.access")
@@ -107,15 +108,10 @@ COUNT_TABLES = (
 )
 
 
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.get("/healthz")
 def healthz():
     """Liveness: the process answers. Touches nothing else."""
-    return _no_store(jsonify(status="ok"))
+    return no_store(jsonify(status="ok"))
 
 
 @bp.get("/readyz")
@@ -127,7 +123,7 @@ def readyz():
             503, "The database schema is not loaded: run `flask --app app init-db`.",
             headers={"Retry-After": str(current_app.config["DB_RETRY_AFTER"])},
         )
-    return _no_store(jsonify(status="ready"))
+    return no_store(jsonify(status="ready"))
 
 
 @bp.get("/metrics")
@@ -136,7 +132,7 @@ def prometheus_metrics():
     if not current_app.config["METRICS_ENABLED"]:
         abort(404)
     body, content_type = metrics.exposition()
-    return _no_store(Response(body, content_type=content_type))
+    return no_store(Response(body, content_type=content_type))
 
 
 def init_app(app):

@@ -17,6 +17,8 @@ import db
 from rest import auth, inputs, limits, refresh, revocation, tokens
 from rest.auth import current_user
 from rest.errors import ApiError
+from rest.fields import utc_iso
+from rest.hardening import no_store
 
 bp = Blueprint("sessions", __name__)
 
@@ -40,7 +42,7 @@ def refresh_tokens():
     except refresh.RefreshRejected as exc:
         raise auth.invalid_token(str(exc)) from None
     revocation.maybe_purge()
-    return auth.no_store(jsonify(auth.token_body(user, family)))
+    return no_store(jsonify(auth.token_body(user, family)))
 
 
 def _no_content():
@@ -111,17 +113,13 @@ def _sessions_owner():
 def _session_json(row, current_family):
     return {
         "id": row["id"],
-        "created": _iso(row["created"]),
-        "last_used": _iso(row["last_used"]),
+        "created": utc_iso(row["created"]),
+        "last_used": utc_iso(row["last_used"]),
         "user_agent": row["user_agent"],
         "ip": row["ip"],
-        "expires_at": _iso(row["expires_at"]),
+        "expires_at": utc_iso(row["expires_at"]),
         "current": row["id"] == current_family,
     }
-
-
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # stored in UTC
 
 
 @bp.delete("/sessions/<session_id>")
