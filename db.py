@@ -184,22 +184,45 @@ def execute(sql, params=None):
 
 @contextlib.contextmanager
 def transaction():
-    """Run the block's queries as one transaction: commit on success, else roll back."""
+    """Run the block's queries as one transaction: commit on success, else roll back.
+
+    Actions registered with on_commit() inside the block run after the
+    commit, in order; a rollback drops them.
+    """
     conn = get_db()
     try:
         conn.begin()
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc)) from exc
+    g._on_commit = {}
     try:
         yield
     except BaseException:
+        g.pop("_on_commit", None)
         with contextlib.suppress(*_UNAVAILABLE):
             conn.rollback()
         raise
+    actions = g.pop("_on_commit", {})
     try:
         conn.commit()
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(str(exc)) from exc
+    for action in actions.values():
+        action()
+
+
+def on_commit(key, action):
+    """Run `action()` once the open transaction commits, or now when none is open.
+
+    Registering the same `key` twice in one transaction runs the action once.
+    For what must follow a write but never precede it, such as telling other
+    processes that a row changed.
+    """
+    pending = g.get("_on_commit")
+    if pending is None:
+        action()
+    else:
+        pending.setdefault(key, action)
 
 
 def run_script(config, sql_text, database=True):

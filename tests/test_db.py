@@ -43,6 +43,43 @@ def test_a_failed_statement_rolls_the_whole_transaction_back(app, make_user):
         assert db.one("SELECT COUNT(*) AS n FROM post")["n"] == 0
 
 
+def test_on_commit_runs_after_the_commit_and_sees_the_committed_row(app, make_user):
+    user = make_user("alice")
+    seen = []
+
+    def count_from_another_connection():
+        with app.app_context():  # a second connection: only committed rows are visible to it
+            seen.append(db.one("SELECT COUNT(*) AS n FROM post WHERE user_id = %s", (user["id"],))["n"])
+            db.close_db()
+
+    with app.app_context():
+        with db.transaction():
+            db.execute("INSERT INTO post (user_id, title, body) VALUES (%s, 'a', 'b')", (user["id"],))
+            db.on_commit("count", count_from_another_connection)
+            db.on_commit("count", count_from_another_connection)  # same key: runs once
+            assert seen == []
+        assert seen == [1]
+
+
+def test_on_commit_actions_are_dropped_on_rollback(app):
+    ran = []
+    with app.app_context():
+        with pytest.raises(RuntimeError):
+            with db.transaction():
+                db.on_commit("x", lambda: ran.append("x"))
+                raise RuntimeError("boom")
+        with db.transaction():
+            pass
+    assert ran == []
+
+
+def test_on_commit_outside_a_transaction_runs_at_once(app):
+    ran = []
+    with app.app_context():
+        db.on_commit("x", lambda: ran.append("x"))
+        assert ran == ["x"]
+
+
 def test_writes_outside_a_transaction_are_visible_to_other_connections(app, make_user):
     make_user("alice")
     with app.app_context():
