@@ -186,6 +186,7 @@ def token_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         g.user = load_user()
+        request.environ[observability.USER_ID_KEY] = g.user.id  # for the access log
         return view(*args, **kwargs)
     return wrapper
 

@@ -6,7 +6,7 @@ Shape (Flask-JWT's, kept for its clients): {"status_code", "error",
 """
 import logging
 
-from flask import current_app, g, jsonify
+from flask import current_app, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -61,7 +61,9 @@ def _database_unavailable(exc):
 
 def _unexpected(exc):
     # Logged with the request id; the client gets no trace, no SQL, no detail.
-    log.exception("unhandled error (request_id=%s)", g.get("request_id", "-"))
+    from rest.observability import request_id  # (observability imports this module)
+
+    log.exception("unhandled error (request_id=%s)", request_id())
     return error_response(500, HTTP_STATUS_CODES[500], "An unexpected error occurred.")
 
 

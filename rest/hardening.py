@@ -34,28 +34,49 @@ def no_store(response):
     return response
 
 
-def security_headers(response):
-    """Set the security headers every response carries (after_request)."""
-    headers = response.headers
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Content-Security-Policy"] = PAGE_POLICY if response.mimetype == "text/html" else API_POLICY
-    if request.is_secure:
-        headers["Strict-Transport-Security"] = HSTS
-    _cors(response)
-    return response
+_COMMON = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+]
+_HSTS = [("Strict-Transport-Security", HSTS)]
+# (is HTML, is HTTPS) -> the headers to add; built once.
+_HEADERS = {
+    (html, https): _COMMON + [("Content-Security-Policy", PAGE_POLICY if html else API_POLICY)]
+    + (_HSTS if https else [])
+    for html in (False, True) for https in (False, True)
+}
+
+
+class SecurityHeaders:
+    """WSGI middleware: the security headers on every response, errors included.
+
+    A middleware rather than an after_request hook: the headers are constants,
+    so appending them to the WSGI header list is all it takes (a hook would
+    go through Werkzeug's Headers for each one).
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            html = any(name == "Content-Type" and value.startswith("text/html") for name, value in headers)
+            # Read now, not on the way in: ProxyFix, inside, may have set it from X-Forwarded-Proto.
+            https = environ.get("wsgi.url_scheme") == "https"
+            headers.extend(_HEADERS[html, https])
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def _cors(response):
-    """Allow a configured Origin to read the response; nothing when CORS_ORIGINS is empty."""
+    """Allow a configured Origin to read the response (after_request)."""
     allowed = current_app.config["CORS_ORIGINS"]
-    if not allowed:
-        return
     response.vary.add("Origin")  # the answer depends on Origin: caches must key on it
     origin = request.headers.get("Origin")
     if origin is None or ("*" not in allowed and origin not in allowed):
-        return
+        return response
     headers = response.headers
     headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
     headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
@@ -63,8 +84,11 @@ def _cors(response):
         headers["Access-Control-Allow-Methods"] = CORS_METHODS
         headers["Access-Control-Allow-Headers"] = CORS_REQUEST_HEADERS
         headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    return response
 
 
 def init_app(app):
-    """Register the headers hook for every response, errors included."""
-    app.after_request(security_headers)
+    """Add the security headers to every response; CORS only when CORS_ORIGINS lists origins."""
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)
+    if app.config["CORS_ORIGINS"]:
+        app.after_request(_cors)

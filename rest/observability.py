@@ -1,7 +1,7 @@
 """Watching the service: request ids, one JSON log line per request, health, readiness, metrics.
 
-The hooks run on every request, so they do little: a regex match, a clock
-read, one dict dumped as JSON. The log line names the URL path only (never the
+RequestLog runs on every request, so it does little: a regex match, two clock
+reads, one dict dumped as JSON. The log line names the URL path only (never the
 query string, which may carry ?token=), the status, the duration, the caller's
 user id when known and the request id; never a token, password or hash.
 """
@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 import db
 from rest import metrics
@@ -27,6 +27,7 @@ access_log = logging.getLogger("jwt_api.access")
 # Letters, digits and . _ : - only: safe to echo in a header and a log line.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 UNMATCHED = "<unmatched>"
+STARTED_KEY = "jwt_api.started"
 
 
 # One encoder, reused: json.dumps() with options builds a new one per call.
@@ -60,35 +61,78 @@ def _setup_access_log():
     access_log.propagate = False
 
 
-def _start():
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-    g.started = time.perf_counter()
+REQUEST_ID_KEY = "jwt_api.request_id"  # in the WSGI environ
+USER_ID_KEY = "jwt_api.user_id"        # set by auth.token_required
 
 
-def _user_id():
-    user = g.get("user")
-    return getattr(user, "id", None)
+class RequestLog:
+    """WSGI middleware: a request id and one access-log line for every request.
+
+    It runs around Flask rather than as before/after_request hooks because it
+    then costs a function call, not a Flask hook dispatch, and it also sees
+    the answers Flask's own error handling builds. The id is the client's
+    X-Request-ID when it is safe to echo, else a new one; it goes back in the
+    response's X-Request-ID and into the log line.
+    """
+
+    def __init__(self, wsgi_app, log_requests):
+        self.wsgi_app = wsgi_app
+        self.log_requests = log_requests
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if incoming and REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        environ[REQUEST_ID_KEY] = request_id
+
+        def start(status, headers, exc_info=None):
+            headers.append(("X-Request-ID", request_id))
+            if self.log_requests:
+                _log_request(environ, int(status[:3]), time.perf_counter() - started)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
-def _finish(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    config = current_app.config
-    if config["ACCESS_LOG"]:
-        access_log.info("request", extra={"fields": {
-            "method": request.method,
-            "path": request.path,  # never request.full_path: a query may hold a token
-            "status": response.status_code,
-            "duration_ms": round(seconds * 1000, 2),
-            "user_id": _user_id(),
-            "request_id": g.get("request_id"),
-        }})
-    if config["METRICS_ENABLED"]:
-        rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        metrics.observe(request.method, rule, response.status_code, seconds)
-        metrics.set_pool(*db.pool_stats())
+def _path(environ):
+    # What request.path gives: PEP 3333 hands PATH_INFO over as latin-1.
+    raw = environ.get("PATH_INFO", "").encode("latin-1", "replace").decode("utf-8", "replace")
+    return "/" + raw.lstrip("/")
+
+
+def _log_request(environ, status, seconds):
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    # makeRecord + handle: what access_log.info() does, minus the stack walk
+    # that looks up the caller's file and line (the same for every line here).
+    record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, "request", None, None,
+                                   extra={"fields": {
+                                       "method": environ.get("REQUEST_METHOD"),
+                                       "path": _path(environ),  # never the query: it may hold a token
+                                       "status": status,
+                                       "duration_ms": round(seconds * 1000, 2),
+                                       "user_id": environ.get(USER_ID_KEY),
+                                       "request_id": environ.get(REQUEST_ID_KEY),
+                                   }})
+    access_log.handle(record)
+
+
+def request_id():
+    """The current request's id (for log lines about it)."""
+    return request.environ.get(REQUEST_ID_KEY, "-")
+
+
+def _observe(response):
+    """Count the request in the Prometheus metrics (after_request, only when METRICS_ENABLED)."""
+    rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    seconds = time.perf_counter() - request.environ[STARTED_KEY]
+    metrics.observe(request.method, rule, response.status_code, seconds)
+    metrics.set_pool(*db.pool_stats())
     return response
+
+
+def _mark_start():
+    request.environ[STARTED_KEY] = time.perf_counter()
 
 
 def login_failed():
@@ -136,7 +180,9 @@ def prometheus_metrics():
 
 
 def init_app(app):
-    """Install the per-request hooks (first, so every other hook sees the request id)."""
+    """Wrap the app in RequestLog; count requests in /metrics when METRICS_ENABLED."""
     _setup_access_log()
-    app.before_request(_start)
-    app.after_request(_finish)
+    app.wsgi_app = RequestLog(app.wsgi_app, app.config["ACCESS_LOG"])
+    if app.config["METRICS_ENABLED"]:
+        app.before_request(_mark_start)
+        app.after_request(_observe)
