@@ -205,16 +205,13 @@ def set_admin_command(username, admin):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete_user_command(username, yes):
     """Delete USERNAME with their posts, authors and sessions, in one transaction."""
-    from rest.users import DELETE_USER, DELETE_USER_ROWS
+    from rest.users import delete_account
 
     try:
         user = _existing_user(username)
         if not yes and not click.confirm(f"Delete {username} and everything they own?"):
             _fail("not deleted")
-        with db.transaction():
-            for statement in DELETE_USER_ROWS:
-                db.execute(statement, (user["id"],))
-            db.execute(DELETE_USER, (user["id"],))
+        delete_account(user["id"])
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"deleted user {username}")

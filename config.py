@@ -132,6 +132,12 @@ def from_env(env=None):
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are
         # trusted (0: the client is the socket peer, remote_addr).
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
+        # Redis for the per-worker cache of identities and pages of posts
+        # (rest/user_cache.py): its pub/sub channel tells every worker and
+        # instance which users changed. Empty: no cache, every read goes to MySQL.
+        "REDIS_URL": _str(env, "REDIS_URL", ""),
+        # The longest a read is kept: the bound for changes made by hand in SQL.
+        "CACHE_SECONDS": _int(env, "CACHE_SECONDS", 10),
         # Observability: one JSON line per request on stderr; Prometheus /metrics.
         "ACCESS_LOG": _bool(env, "ACCESS_LOG", True),
         "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),
@@ -141,6 +147,8 @@ def from_env(env=None):
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+MAX_CACHE_SECONDS = 300  # a bound on staleness should stay short
 # scheme://host[:port], nothing after: the exact string a browser sends as Origin.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
@@ -154,6 +162,7 @@ def validate(config):
         raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")
     _check_keys(config)
     _check_cors(config)
+    _check_redis(config)
     check_production(config)
 
 
@@ -174,6 +183,14 @@ def _check_cors(config):
             raise ConfigError(
                 f"CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no path)"
             )
+
+
+def _check_redis(config):
+    url = config.get("REDIS_URL", "")
+    if url and not url.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}")
+    if not 0 <= config.get("CACHE_SECONDS", 0) <= MAX_CACHE_SECONDS:
+        raise ConfigError(f"CACHE_SECONDS must be between 0 and {MAX_CACHE_SECONDS}")
 
 
 def check_production(config):

@@ -55,3 +55,12 @@ def require_some(values, names):
 def utc_iso(moment):
     """A UTC DATETIME from the database as ISO 8601 with a Z: 2026-11-22T21:48:28Z."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_utc(column):
+    """SQL that formats DATETIME `column` (a name written in our code) as utc_iso() does.
+
+    The %% are PyMySQL's escape for %, so queries using it must be run with
+    parameters (every query in this service is).
+    """
+    return f"DATE_FORMAT({column}, '%%Y-%%m-%%dT%%H:%%i:%%sZ')"

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from flask import current_app, request
 
 import db
+from rest import user_cache
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def _why_rejected(family_id, user_id, jti):
     if jti == row["previous_jti"] and grace > 0 and row["in_grace"]:
         return "Refresh token was already used"
     db.execute(REVOKE_ON_REUSE, (family_id,))
+    user_cache.changed(user_id)
     log.warning("refresh token reuse: session %s of user %s revoked", family_id, user_id)
     return "Refresh token was already used; the session has been revoked"
 
@@ -123,9 +125,7 @@ REVOKE_FAMILY_OF_USER = """
 REVOKE_LIVE_FAMILY_OF_USER = """
     UPDATE refresh_family SET revoked_at = NOW()
     WHERE id = %s AND user_id = %s AND revoked_at IS NULL AND expires_at > NOW()"""
-REVOKE_LIVE_FAMILY = """
-    UPDATE refresh_family SET revoked_at = NOW()
-    WHERE id = %s AND revoked_at IS NULL AND expires_at > NOW()"""
+FAMILY_OWNER = "SELECT user_id FROM refresh_family WHERE id = %s"
 REVOKE_ALL_OF_USER = """
     UPDATE refresh_family SET revoked_at = NOW()
     WHERE user_id = %s AND revoked_at IS NULL"""
@@ -140,18 +140,27 @@ LIVE_FAMILIES = """
 def revoke(family_id, user_id):
     """Revoke `user_id`'s family `family_id` if it is still live (logout)."""
     db.execute(REVOKE_FAMILY_OF_USER, (family_id, user_id))
+    user_cache.changed(user_id)
 
 
 def revoke_live(family_id, user_id=None):
     """Revoke a live family, of `user_id` only unless None (admin); True if one was."""
     if user_id is None:
-        return db.execute(REVOKE_LIVE_FAMILY, (family_id,)).rowcount == 1
-    return db.execute(REVOKE_LIVE_FAMILY_OF_USER, (family_id, user_id)).rowcount == 1
+        owner = db.one(FAMILY_OWNER, (family_id,))
+        if owner is None:
+            return False
+        user_id = owner["user_id"]
+    revoked = db.execute(REVOKE_LIVE_FAMILY_OF_USER, (family_id, user_id)).rowcount == 1
+    if revoked:
+        user_cache.changed(user_id)
+    return revoked
 
 
 def revoke_all(user_id):
     """Revoke every family of `user_id`; returns how many were live."""
-    return db.execute(REVOKE_ALL_OF_USER, (user_id,)).rowcount
+    live = db.execute(REVOKE_ALL_OF_USER, (user_id,)).rowcount
+    user_cache.changed(user_id)
+    return live
 
 
 def live(user_id):

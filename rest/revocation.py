@@ -13,7 +13,7 @@ import random
 from flask import current_app
 
 import db
-from rest import refresh
+from rest import refresh, user_cache
 
 # Opportunistic purge: about one logout or refresh in PURGE_ONE_IN also
 # deletes up to PURGE_BATCH dead rows per table, so the tables stay small
@@ -38,6 +38,7 @@ def logout(payload, user_id):
     leeway = current_app.config["JWT_LEEWAY"]
     with db.transaction():
         db.execute(REVOKE_JTI, (payload["jti"], refresh.utc(payload["exp"] + leeway)))
+        user_cache.changed(user_id)
         if payload.get("fam"):
             refresh.revoke(payload["fam"], user_id)
     maybe_purge()

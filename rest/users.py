@@ -8,7 +8,7 @@ account is rest/registration.py (POST /users, /register, /signup).
 from flask import Blueprint, jsonify, make_response
 
 import db
-from rest import auth, inputs, pagination, passwords, refresh
+from rest import auth, inputs, pagination, passwords, refresh, user_cache
 from rest.auth import current_user, token_required
 from rest.errors import ApiError
 from rest.registration import USER_BY_ID, checked_password, checked_username, user_json
@@ -140,6 +140,7 @@ def update_user(user_id):
         # never lists a session that can no longer refresh.
         with db.transaction():
             db.execute(UPDATE_USER, params)
+            user_cache.changed(user_id)  # the username is in cached reads too
             if params["bump"]:
                 refresh.revoke_all(user_id)
     except db.IntegrityError as exc:
@@ -153,16 +154,25 @@ def update_user(user_id):
     return jsonify(user_json(row, current_user.is_admin))
 
 
+def delete_account(user_id):
+    """Delete the user and every row that hangs off it, as one transaction; False if there was none.
+
+    Used by DELETE /users/<id> and `flask delete-user`.
+    """
+    with db.transaction():
+        for statement in DELETE_USER_ROWS:
+            db.execute(statement, (user_id,))
+        deleted = db.execute(DELETE_USER, (user_id,)).rowcount
+        user_cache.changed(user_id)
+    return deleted == 1
+
+
 @bp.delete("/users/<id:user_id>")
 @token_required
 def delete_user(user_id):
     """Delete the user with their posts, authors and refresh sessions; 204."""
     _target(user_id)
-    with db.transaction():
-        for statement in DELETE_USER_ROWS:
-            db.execute(statement, (user_id,))
-        deleted = db.execute(DELETE_USER, (user_id,)).rowcount
-    if not deleted:
+    if not delete_account(user_id):
         raise _not_found()
     response = make_response("", 204)
     response.headers.pop("Content-Type", None)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import app as app_module  # noqa: E402
 import db  # noqa: E402
-from rest import passwords  # noqa: E402
+from rest import passwords, user_cache  # noqa: E402
 
 SECRET = "test-secret-" + "x" * 40
 TABLES_IN_DELETE_ORDER = ["revoked_token", "refresh_family", "post", "author", "user"]
@@ -94,6 +94,7 @@ def make_app(database):
     yield make
     for application in made:
         db.close_pool(application)
+        user_cache.close(application)
 
 
 @pytest.fixture

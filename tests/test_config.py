@@ -65,6 +65,9 @@ def test_malformed_values_are_named(env, message):
     ({"DB_SSL_MODE": "sometimes"}, "DB_SSL_MODE must be one of"),
     ({"TOKEN_LOCATIONS": "cookies"}, "TOKEN_LOCATIONS must list some of"),
     ({"TOKEN_LOCATIONS": ""}, "TOKEN_LOCATIONS must list some of"),
+    ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL must start with one of: redis://"),
+    ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL must start with one of"),
+    ({"CACHE_SECONDS": "301"}, "CACHE_SECONDS must be between 0 and 300"),
 ])
 def test_invalid_choices_are_refused(env, message):
     with pytest.raises(config.ConfigError, match=message):

@@ -67,9 +67,10 @@ def test_api_waits_for_healthy_db_and_redis(compose):
                        "redis": {"condition": "service_healthy"}}
 
 
-def test_api_uses_redis_for_rate_limits_and_binds_all_interfaces(compose):
+def test_api_uses_redis_for_rate_limits_and_the_cache_and_binds_all_interfaces(compose):
     env = compose["services"]["api"]["environment"]
     assert env["RATELIMIT_STORAGE_URI"] == "redis://redis:6379"
+    assert env["REDIS_URL"] == "redis://redis:6379"
     assert env["DB_HOST"] == "db"
     assert env["GUNICORN_BIND"] == "0.0.0.0:5000"
     assert env["APP_ENV"] == "production"

@@ -10,6 +10,8 @@ import secrets
 import pytest
 from conftest import create_database, drop_database, server_config
 
+import db
+
 from servers import Gunicorn, call
 
 PASSWORD = "instances-test-password-3Hq"
@@ -38,8 +40,11 @@ def instances(tmp_path_factory):
     client = _redis()
     prefix = f"jwtapi-test-{os.getpid()}-{secrets.token_hex(4)}"
     database = create_database(prefix="test_instances")
+    # REDIS_URL: as deployed, each worker caches identities and pages, and
+    # every change is announced through Redis (rest/user_cache.py).
     env = dict(server_config(database), RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI=REDIS_URI,
-               RATELIMIT_REFRESH=f"{REFRESH_LIMIT}/minute", RATELIMIT_REGISTER="100/minute")
+               RATELIMIT_REFRESH=f"{REFRESH_LIMIT}/minute", RATELIMIT_REGISTER="100/minute",
+               REDIS_URL=REDIS_URI)
     spec = f"app:create_app({{'RATELIMIT_KEY_PREFIX': '{prefix}'}})"
     directory = tmp_path_factory.mktemp("instances")
     started = []
@@ -48,6 +53,7 @@ def instances(tmp_path_factory):
             started.append(Gunicorn(directory, env, workers=2, app_spec=spec))
         for server in started:
             server.wait_ready()
+            server.database = database
         yield started[0], started[1], lambda: _forget(client, prefix)
     finally:
         for server in started:
@@ -70,20 +76,55 @@ def _account(url, name):
     return tokens
 
 
+WARM = 12  # requests per instance: enough for both of its workers to cache the token
+
+
 def test_a_logout_on_one_instance_is_honoured_by_the_other(instances):
     a, b, _ = instances
     tokens = _account(a.url, "traveller")
-    assert call("GET", b.url + "/rest-auth", tokens["access_token"])[0] == 200
+    for server in (a, b):
+        for _ in range(WARM):
+            assert call("GET", server.url + "/rest-auth", tokens["access_token"])[0] == 200
 
     status, _, _, _ = call("POST", b.url + "/logout", tokens["access_token"])
     assert status == 204
 
-    status, headers, body, _ = call("GET", a.url + "/rest-auth", tokens["access_token"])
-    assert status == 401
-    assert body["status_code"] == 401
-    assert 'error="invalid_token"' in headers["WWW-Authenticate"]
+    # Every worker of both instances, asked right away: none may answer from its cache.
+    for server in (a, b):
+        for _ in range(WARM):
+            status, headers, body, _ = call("GET", server.url + "/rest-auth", tokens["access_token"])
+            assert status == 401
+            assert body["status_code"] == 401
+            assert 'error="invalid_token"' in headers["WWW-Authenticate"]
     status, _, body, _ = call("POST", a.url + "/refresh", body={"refresh_token": tokens["refresh_token"]})
     assert status == 401, body
+
+
+def test_the_instances_answer_from_their_caches(instances):
+    """The cache is really in use: a change nobody announces (SQL by hand) is not seen at once."""
+    a, b, _ = instances
+    tokens = _account(a.url, "cached")
+    for _ in range(WARM):
+        assert call("GET", b.url + "/rest-auth", tokens["access_token"])[0] == 200
+    db.run_script(server_config(a.database),
+                  "UPDATE user SET token_version = token_version + 1 WHERE username = 'cached'")
+    statuses = {call("GET", b.url + "/rest-auth", tokens["access_token"])[0] for _ in range(WARM)}
+    assert statuses == {200}  # within CACHE_SECONDS (10 s) of the unannounced change
+
+
+def test_a_post_written_on_one_instance_is_listed_by_the_other(instances):
+    a, b, _ = instances
+    tokens = _account(a.url, "writer")
+    status, _, me, _ = call("GET", a.url + "/auth", tokens["access_token"])
+    path = f"/users/{me['user']['id']}/posts"
+    for _ in range(WARM):
+        status, _, page, _ = call("GET", b.url + path, tokens["access_token"])
+        assert status == 200 and page["posts"] == []
+    status, _, post, _ = call("POST", a.url + path, tokens["access_token"], body={"title": "hi", "body": "there"})
+    assert status == 201
+    for _ in range(WARM):
+        status, _, page, _ = call("GET", b.url + path, tokens["access_token"])
+        assert status == 200 and [p["id"] for p in page["posts"]] == [post["id"]]
 
 
 def test_rate_limit_counts_are_shared_between_instances(instances):
