@@ -126,6 +126,9 @@ def server_env(base, database):
         "RATELIMIT_ENABLED": "false",
         # Long enough for every round; the bench never waits for expiry.
         "JWT_ACCESS_TTL": "7200",
+        # As deployed (docker-compose.yml): the identity cache on, announced
+        # through Redis. `--env REDIS_URL=` measures the MySQL-per-request mode.
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -159,9 +162,11 @@ def wrk(url, duration, script="static.lua", env=None, args=()):
 class Context:
     """What the endpoints need: servers, tokens, the bench user."""
 
-    def __init__(self, hello, service, token_dir):
+    def __init__(self, hello, service, token_dir, uncached=None):
         self.hello = hello
         self.service = service
+        # The same service with its cache off (CACHE_SECONDS=0): every read goes to MySQL.
+        self.uncached = uncached or service
         self.token_dir = Path(token_dir)
         self.user_id = 1
         self.username = "user0000001"
@@ -187,7 +192,7 @@ def _static(ctx, path, method="GET", token="access_token", body=None, server="se
             env["BENCH_TOKEN"] = getattr(ctx, token)
         if body is not None:
             env["BENCH_BODY"] = json.dumps(body)
-        target = ctx.hello if server == "hello" else ctx.service
+        target = {"hello": ctx.hello, "service": ctx.service, "uncached": ctx.uncached}[server]
         return wrk(target.url + path, duration, env=env)
     return run
 
@@ -226,6 +231,11 @@ def endpoints(ctx):
         "rest_auth": ("GET /rest-auth", _static(ctx, "/rest-auth")),
         "posts_page": (f"GET /users/{uid}/posts (page of {PAGE})",
                        _static(ctx, f"/users/{uid}/posts?limit={PAGE}")),
+        # Diagnostics, no target: the same two reads with the cache off, so
+        # MySQL answers every one (the figures without Redis, or on a miss).
+        "rest_auth_db": ("GET /rest-auth, cache off", _static(ctx, "/rest-auth", server="uncached")),
+        "posts_page_db": ("GET posts page, cache off",
+                          _static(ctx, f"/users/{uid}/posts?limit={PAGE}", server="uncached")),
         "posts_create": (f"POST /users/{ctx.writer_id}/posts",
                          _static(ctx, f"/users/{ctx.writer_id}/posts", method="POST",
                                  token="writer_token",
@@ -447,7 +457,8 @@ def page_times(ctx, path_first, path_last, samples=200):
     for _ in range(samples):
         for path, sink in ((path_first, first), (path_last, last)):
             began = time.perf_counter()
-            status, _, body = jsonhttp.call("GET", ctx.service.url + path, token=ctx.access_token)
+            # The cache-off twin: a cached page would cost the same whatever its position.
+            status, _, body = jsonhttp.call("GET", ctx.uncached.url + path, token=ctx.access_token)
             sink.append((time.perf_counter() - began) * 1000)
             if status != 200:
                 raise RuntimeError(f"GET {path} answered {status}: {body}")
@@ -603,9 +614,10 @@ def _run(args, base, database, work):
     env.update(item.split("=", 1) for item in args.env)
     hello = Server("hello", "bench.hello:app", env, work)
     service = Server("service", "app:create_app()", env, work)
-    hello.ready("/hello")
-    service.ready("/rest-auth")
-    ctx = Context(hello, service, work)
+    uncached = Server("service-uncached", "app:create_app()", dict(env, CACHE_SECONDS="0"), work)
+    for server, path in ((hello, "/hello"), (service, "/rest-auth"), (uncached, "/rest-auth")):
+        server.ready(path)
+    ctx = Context(hello, service, work, uncached)
     ctx.access_token = ctx.login()["access_token"]
     ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
 
