@@ -1,4 +1,5 @@
 """Request ids, the JSON access log, /healthz, /readyz and /metrics."""
+import io
 import json
 import logging
 
@@ -80,6 +81,32 @@ def test_log_line_never_holds_secrets(make_app, make_user, access_lines):
                    "argon2", "pbkdf2", "token="):
         assert secret not in text
     assert access_lines[-1]["user_id"] is None
+
+
+def test_the_line_written_directly_has_the_same_shape(client, make_user, login, monkeypatch):
+    """With only the service's own handler attached, the line bypasses the handler chain."""
+    user = make_user("alice", "correct-horse-battery")
+    token = login("alice", "correct-horse-battery")
+    handler = observability._default_handler
+    # pytest attaches its capture handlers to every logger; a server has only ours.
+    monkeypatch.setattr(observability.access_log, "handlers", [handler])
+    monkeypatch.setattr(observability.access_log, "makeRecord",
+                        lambda *args, **kwargs: pytest.fail("took the LogRecord path"))
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        client.get("/rest-auth", headers={**bearer(token), "X-Request-ID": "direct-1"})
+    finally:
+        handler.setStream(previous)
+    [line] = [json.loads(text) for text in buffer.getvalue().splitlines()]
+    assert list(line) == ["ts", "level", "logger", "msg", "method", "path", "status",
+                          "duration_ms", "user_id", "request_id"]
+    assert {k: line[k] for k in ("level", "logger", "msg", "method", "path", "status", "user_id",
+                                 "request_id")} == {
+        "level": "info", "logger": "jwt_api.access", "msg": "request", "method": "GET",
+        "path": "/rest-auth", "status": 200, "user_id": user["id"], "request_id": "direct-1"}
+    assert line["ts"].endswith("+00:00") and isinstance(line["duration_ms"], float)
+    assert token not in buffer.getvalue()
 
 
 def test_access_log_can_be_turned_off(make_app, access_lines):
