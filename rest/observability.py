@@ -149,7 +149,7 @@ def request_id():
 def _observe(response):
     """Count the request in the Prometheus metrics (after_request, only when METRICS_ENABLED)."""
     rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    seconds = time.perf_counter() - request.environ[STARTED_KEY]
+    seconds = time.perf_counter() - request.environ.get(STARTED_KEY, time.perf_counter())
     metrics.observe(request.method, rule, response.status_code, seconds)
     metrics.set_pool(*db.pool_stats())
     return response

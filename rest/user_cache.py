@@ -12,8 +12,9 @@ Why a change still counts at once:
   refresh-token reuse, a password, admin-flag or username change and a
   deletion say "everything of this user" (kind None); a post written or
   deleted says POSTS. The announcement is published when the write's
-  transaction commits (db.on_commit), before the response goes out; the
-  worker that wrote also forgets at once.
+  transaction commits (db.on_commit), and followed by a PING whose answer
+  means Redis has written it to every subscriber, all before the response
+  goes out; the worker that wrote also forgets at once.
 - Every worker subscribes to the channel and, before each lookup, applies
   what has arrived (a non-blocking check of the socket, ~3 us when nothing
   came). A request sent after the writing response finds the message there
@@ -36,6 +37,8 @@ import time
 
 import redis
 from flask import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import db
 
@@ -65,8 +68,10 @@ class UserCache:
     """One process's entries and subscription. Safe for threads (the dev server)."""
 
     def __init__(self, url, name, ttl):
+        # No retries: redis-py's default (10, with backoff) would hold a
+        # request for seconds while Redis is away; the cache just stays off.
         options = {"protocol": 2, "socket_connect_timeout": CONNECT_TIMEOUT,
-                   "socket_timeout": READ_TIMEOUT}
+                   "socket_timeout": READ_TIMEOUT, "retry": Retry(NoBackoff(), 0)}
         # Named, so that `CLIENT LIST` in redis-cli shows whose subscription it is.
         self.client_name = f"jwt-api-cache-{os.getpid()}-{next(_serial)}"
         self._subscriber_pool = redis.ConnectionPool.from_url(url, client_name=self.client_name, **options)
@@ -75,6 +80,7 @@ class UserCache:
         self.ttl = ttl
         self._subscription = None
         self._retry_at = 0.0
+        self._off_logged = False  # one warning per outage, not one per retry
         self._entries = {}   # (kind, user id, key) -> (value, expires at (monotonic), bytes)
         self._by_user = {}   # (kind, user id) -> set of entry keys
         self._bytes = 0
@@ -138,7 +144,13 @@ class UserCache:
         """Forget here, and tell every subscribed process to (run after the commit)."""
         self.forget(user_id, kind)
         try:
+            # Redis may answer PUBLISH before it has written the message to
+            # every subscriber (the same pass of its event loop); a PING sent
+            # after that answer is served in a later pass. So once PING is
+            # answered, the message sits in every subscriber's socket on this
+            # host, before our response leaves.
             self._publisher.publish(self.channel, f"{kind or EVERYTHING}:{user_id}")
+            self._publisher.ping()
         except redis.RedisError as exc:
             # The write is committed; processes that still hear Redis keep
             # the user's entries until they expire.
@@ -166,10 +178,15 @@ class UserCache:
             while self._subscription.can_read(timeout=0):
                 self._apply(self._subscription.read_response())
         except (redis.RedisError, OSError) as exc:
-            log.warning("cache off: lost the Redis subscription (%s)", type(exc).__name__)
+            self._cache_off(f"lost the Redis subscription ({type(exc).__name__})")
             self._unsubscribe()
             return False
         return True
+
+    def _cache_off(self, why):
+        if not self._off_logged:
+            log.warning("cache off: %s; every read goes to MySQL until it can subscribe again", why)
+            self._off_logged = True
 
     def _apply(self, message):
         if not isinstance(message, list) or len(message) != 3 or message[0] != b"message":
@@ -191,11 +208,13 @@ class UserCache:
         except (redis.RedisError, OSError) as exc:
             connection.disconnect()
             self._retry_at = now + RETRY_SECONDS
-            log.warning("cache off: cannot subscribe to Redis (%s); every read goes to MySQL "
-                        "until it can", type(exc).__name__)
+            self._cache_off(f"cannot subscribe to Redis ({type(exc).__name__})")
             return False
         self.clear()  # nothing kept from before the subscription can be trusted
         self._subscription = connection
+        if self._off_logged:
+            log.warning("cache on again: subscribed to %s", self.channel)
+            self._off_logged = False
         return True
 
     def _unsubscribe(self):

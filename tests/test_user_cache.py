@@ -287,6 +287,16 @@ def test_without_redis_reads_go_to_mysql_and_writes_still_answer(cached, alice, 
     assert "could not announce a change of user" in caplog.text
 
 
+def test_an_outage_is_logged_once_not_at_every_retry(cached, alice, caplog, monkeypatch):
+    monkeypatch.setattr(user_cache, "RETRY_SECONDS", 0)  # retry at every request
+    client = cached(REDIS_URL="redis://127.0.0.1:1/0").test_client()
+    session = log_in(client)
+    for _ in range(5):
+        assert who(client, session).status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rest.user_cache"]
+    assert len(warnings) == 1 and warnings[0].startswith("cache off: cannot subscribe to Redis")
+
+
 def test_a_lost_subscription_empties_the_cache(writer, reader, alice, redis_client):
     session = log_in(writer)
     assert who(reader, session).status_code == 200
