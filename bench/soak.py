@@ -6,7 +6,8 @@
 Creates its own database (dropped at the end) and starts the service under
 gunicorn exactly as bench/run.py does (4 sync workers, rate limiting off).
 Each client process registers its own account, logs in, then loops over a
-weighted mix: GET /rest-auth, a page of its posts, POST a post, GET one post,
+weighted mix: GET /rest-auth, a page of its posts (which must show the
+client's own latest writes: it is their only writer), POST a post, GET one post,
 PATCH a post with If-Match, POST /refresh (chaining the rotated token), and
 now and then a fresh POST /auth. Afterwards each client reads back every post
 the service acknowledged with a 201. Totals go to stdout; the exit status is
@@ -80,7 +81,21 @@ class Client:
         self.send("rest_auth", "GET", "/rest-auth", {200}, token=self.access)
 
     def do_page(self, rng):
-        self.send("page", "GET", f"/users/{self.uid}/posts?limit=20", {200}, token=self.access)
+        status, _, body = self.send("page", "GET", f"/users/{self.uid}/posts?limit=20", {200},
+                                    token=self.access)
+        if status == 200 and self.stale(body["posts"]):
+            self.unexpected.append(("page", "GET", "stale page", status, str(body)[:200]))
+
+    def stale(self, page):
+        """True unless the page shows this client's own writes: it is their only writer.
+
+        The newest post first, and every title as last acknowledged: the
+        cache (rest/user_cache.py) must have forgotten the page at each write.
+        """
+        newest = max(self.posts, default=None)
+        if (page[0]["id"] if page else None) != newest:
+            return True
+        return any(post["title"] != self.posts[post["id"]][0] for post in page)
 
     def do_create(self, rng):
         title = f"{self.name} post {rng.getrandbits(40):x}"
