@@ -14,7 +14,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -68,21 +67,13 @@ def main(argv=None):
     parser.add_argument("--only", default="hello,public,rest_auth,rest_auth_db,posts_page,posts_page_db")
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args(argv)
-    base = run.settings.from_env()
-    base.update({"DB_NAME": "", "DB_SSL_MODE": "disabled"})
-    database = run.create_database(base)
-    work = tempfile.mkdtemp(prefix="bench-cpu-")
-    try:
+    with run.workspace("bench-cpu-") as (base, database, work):
         load_data.load(database, run.BASE_USERS, run.BASE_POSTS, base)
         env = run.server_env(base, database)
         hello = run.Server("hello", "bench.hello:app", env, work)
-        service = run.Server("service", "app:create_app()", env, work)
-        uncached = run.Server("service-uncached", "app:create_app()", dict(env, CACHE_SECONDS="0"), work)
-        for server, path in ((hello, "/hello"), (service, "/rest-auth"), (uncached, "/rest-auth")):
-            server.ready(path)
-        ctx = run.Context(hello, service, work, uncached)
-        ctx.access_token = ctx.login()["access_token"]
-        ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
+        hello.ready("/hello")
+        service, uncached = run.start_services(env, work)
+        ctx = run.logged_in(run.Context(hello, service, work, uncached))
         runners = run.endpoints(ctx)
         print(f"{'endpoint':14} {'req/s':>7}  {'workers':>8} {'(kernel)':>9} {'database':>9} {'wrk':>6}  "
               f"{'wall x cores':>12}  (CPU µs per request)")
@@ -91,12 +82,6 @@ def main(argv=None):
             rate, split, wall = measure(ctx, name, runners[name][1], args.seconds)
             print(f"{name:14} {rate:7.0f}  {split['workers']:8.0f} {split['workers_kernel']:9.0f} {split['database']:9.0f} "
                   f"{split['wrk']:6.0f}  {wall:12.0f}")
-    finally:
-        procs.stop_all()
-        run.drop_database(base, database)
-        for leftover in Path(work).iterdir():
-            leftover.unlink()
-        os.rmdir(work)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ The raw collapsed stacks are kept in bench/results/profile-<endpoint>.txt
 import argparse
 import collections
 import sys
-import tempfile
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -56,19 +55,13 @@ def main(argv=None):
     spy = procs.VENV_BIN / "py-spy"
     if not spy.exists():
         sys.exit("py-spy is not installed: .venv/bin/pip install -r requirements-dev.txt")
-    base = run.settings.from_env()
-    base.update({"DB_NAME": "", "DB_SSL_MODE": "disabled"})
-    database = run.create_database(base)
-    work = tempfile.mkdtemp(prefix="profile-")
     out = run.RESULTS_DIR / f"profile-{args.endpoint}.txt"
     run.RESULTS_DIR.mkdir(exist_ok=True)
-    try:
+    with run.workspace("profile-") as (base, database, work):
         load_data.load(database, run.BASE_USERS, run.BASE_POSTS, base)
         service = run.Server("service", "app:create_app()", run.server_env(base, database), work)
         service.ready("/rest-auth")
-        ctx = run.Context(None, service, work)
-        ctx.access_token = ctx.login()["access_token"]
-        ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
+        ctx = run.logged_in(run.Context(None, service, work))
         load = run.endpoints(ctx)[args.endpoint][1]
         load(2)  # warm up
         recorder = procs.start([str(spy), "record", "--pid", str(service.process.pid),
@@ -78,12 +71,6 @@ def main(argv=None):
                                None, Path(work) / "py-spy.log")
         result = load(args.seconds)
         recorder.wait(timeout=args.seconds + 60)
-    finally:
-        procs.stop_all()
-        run.drop_database(base, database)
-        for leftover in Path(work).iterdir():
-            leftover.unlink()
-        Path(work).rmdir()
     print(f"{args.endpoint}: {result['req_s']:.0f} req/s during the recording, "
           f"{result['non2xx']} non-2xx; stacks in {out.relative_to(run.ROOT)}")
     own, cumulative = top(out.read_text())

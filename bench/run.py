@@ -15,6 +15,7 @@ The exit status is 0 only when every target is met.
 """
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import json
 import multiprocessing
@@ -83,6 +84,29 @@ def drop_database(base, name):
     db.server_execute(base, f"DROP DATABASE IF EXISTS `{name}`")
 
 
+@contextlib.contextmanager
+def workspace(prefix):
+    """(base settings, a new database, a scratch folder) for one bench script.
+
+    On the way out, whatever happens: every process the script started is
+    stopped by PID, the database dropped, the folder removed.
+    """
+    base = settings.from_env()
+    base.update({"DB_NAME": "", "DB_SSL_MODE": "disabled"})
+    database = create_database(base)
+    log(f"database {database}")
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield base, database, work
+    finally:
+        procs.stop_all()
+        drop_database(base, database)
+        for leftover in Path(work).iterdir():
+            leftover.unlink()
+        os.rmdir(work)
+        log("stopped every process started, dropped the database")
+
+
 # --- the servers -----------------------------------------------------------------
 
 class Server:
@@ -107,6 +131,22 @@ class Server:
     def worker_rss(self):
         """{pid: VmRSS KiB} of each gunicorn worker."""
         return {pid: procs.rss_kib(pid) for pid in procs.children(self.process.pid)}
+
+
+def start_services(env, work, suffix=""):
+    """The service and its cache-off twin (CACHE_SECONDS=0), both answering; returns (service, twin)."""
+    service = Server(f"service{suffix}", "app:create_app()", env, work)
+    uncached = Server(f"service-uncached{suffix}", "app:create_app()", dict(env, CACHE_SECONDS="0"), work)
+    for server in (service, uncached):
+        server.ready("/rest-auth")
+    return service, uncached
+
+
+def logged_in(ctx):
+    """`ctx` with the bench users' access tokens (user 1 reads, user 2 writes)."""
+    ctx.access_token = ctx.login()["access_token"]
+    ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
+    return ctx
 
 
 def server_env(base, database):
@@ -581,15 +621,8 @@ def run_scale(ctx, base, env, work, names, rounds, duration, rows=(SCALE_SMALL, 
 
 def _scale_context(hello, base, database, env, work, count):
     """A service and its cache-off twin on `database`, logged in as the bench users."""
-    env = dict(env, DB_NAME=database)
-    service = Server(f"service-{count}", "app:create_app()", env, work)
-    uncached = Server(f"service-uncached-{count}", "app:create_app()", dict(env, CACHE_SECONDS="0"), work)
-    for server in (service, uncached):
-        server.ready("/rest-auth")
-    context = Context(hello, service, work, uncached)
-    context.access_token = context.login()["access_token"]
-    context.writer_token = context.login(f"user{context.writer_id:07d}")["access_token"]
-    return context
+    service, uncached = start_services(dict(env, DB_NAME=database), work, suffix=f"-{count}")
+    return logged_in(Context(hello, service, work, uncached))
 
 
 def _scale_phase(context, database, base, results, rounds):
@@ -673,20 +706,8 @@ def main(argv=None):
     if load > 0.5 * cores():
         log(f"warning: load average {load:.1f} on {cores()} cores before starting: "
             "other work competes for the CPU and every figure will be noisy")
-    base = settings.from_env()
-    base.update({"DB_NAME": "", "DB_SSL_MODE": "disabled"})
-    database = create_database(base)
-    log(f"database {database}")
-    work = tempfile.mkdtemp(prefix="bench-")
-    try:
+    with workspace("bench-") as (base, database, work):
         return _run(args, base, database, work)
-    finally:
-        procs.stop_all()
-        drop_database(base, database)
-        for leftover in Path(work).iterdir():
-            leftover.unlink()
-        os.rmdir(work)
-        log("stopped every process started, dropped the database")
 
 
 def _run(args, base, database, work):
@@ -694,13 +715,9 @@ def _run(args, base, database, work):
     env = server_env(base, database)
     env.update(item.split("=", 1) for item in args.env)
     hello = Server("hello", "bench.hello:app", env, work)
-    service = Server("service", "app:create_app()", env, work)
-    uncached = Server("service-uncached", "app:create_app()", dict(env, CACHE_SECONDS="0"), work)
-    for server, path in ((hello, "/hello"), (service, "/rest-auth"), (uncached, "/rest-auth")):
-        server.ready(path)
-    ctx = Context(hello, service, work, uncached)
-    ctx.access_token = ctx.login()["access_token"]
-    ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
+    hello.ready("/hello")
+    service, uncached = start_services(env, work)
+    ctx = logged_in(Context(hello, service, work, uncached))
 
     descriptions = {name: entry[0] for name, entry in endpoints(ctx).items()}
     wanted = [n for n in descriptions if n != "hello"]

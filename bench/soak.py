@@ -17,11 +17,9 @@ cannot be read back.
 import argparse
 import collections
 import multiprocessing
-import os
 import random
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +27,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import jsonhttp  # noqa: E402
-import procs  # noqa: E402
 import run  # noqa: E402
 
 PASSWORD = "soak-password-not-secret-9Lp"
@@ -158,18 +155,8 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4, help="client processes (4)")
     args = parser.parse_args(argv)
-    base = run.settings.from_env()
-    base.update({"DB_NAME": "", "DB_SSL_MODE": "disabled"})
-    database = run.create_database(base)
-    work = tempfile.mkdtemp(prefix="soak-")
-    try:
+    with run.workspace("soak-") as (base, database, work):
         return _soak(args, base, database, work)
-    finally:
-        procs.stop_all()
-        run.drop_database(base, database)
-        for leftover in Path(work).iterdir():
-            leftover.unlink()
-        os.rmdir(work)
 
 
 def _soak(args, base, database, work):
