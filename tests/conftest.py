@@ -49,6 +49,20 @@ def require_tool(path_or_name, why):
     pytest.skip(message)
 
 
+def require_redis(url, why):
+    """A client for the Redis at `url`: skipped locally, failed under CI=true, when none answers."""
+    import redis
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        message = f"Redis at {url} is needed for {why} ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return client
+
+
 def create_database(prefix="test_jwtapi", seed=False):
     """Create a uniquely named database with the schema (and the demo seed); return its name."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"

@@ -10,11 +10,10 @@ import os
 import time
 
 import pytest
-import redis
 from click.testing import CliRunner
 
 import db
-from conftest import bearer, query
+from conftest import bearer, query, require_redis
 from rest import auth, posts, user_cache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -25,14 +24,7 @@ REVOKED = {"status_code": 401, "error": "Invalid JWT",
 
 @pytest.fixture(scope="module")
 def redis_client():
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        message = f"Redis at {REDIS_URL} is needed for the cache tests ({exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    client = require_redis(REDIS_URL, "the cache tests")
     yield client
     client.close()
 
@@ -112,17 +104,10 @@ def test_a_refused_token_is_asked_again_every_time(writer, reader, alice, querie
     assert identity_queries(queries) == 3
 
 
-def test_without_the_cache_every_request_asks_mysql(make_app, alice, queries):
-    client = make_app().test_client()  # REDIS_URL unset
-    session = log_in(client)
-    queries.clear()
-    for _ in range(3):
-        assert who(client, session).status_code == 200
-    assert identity_queries(queries) == 3
-
-
-def test_cache_seconds_zero_turns_the_cache_off(cached, alice, queries):
-    client = cached(CACHE_SECONDS=0).test_client()
+@pytest.mark.parametrize("settings", [{"REDIS_URL": ""}, {"CACHE_SECONDS": 0}],
+                         ids=["no REDIS_URL", "CACHE_SECONDS=0"])
+def test_without_the_cache_every_request_asks_mysql(cached, alice, queries, settings):
+    client = cached(**settings).test_client()
     session = log_in(client)
     queries.clear()
     for _ in range(3):

@@ -8,7 +8,7 @@ import os
 import secrets
 
 import pytest
-from conftest import create_database, drop_database, server_config
+from conftest import create_database, drop_database, require_redis, server_config
 
 import db
 
@@ -20,24 +20,10 @@ REDIS_URI = f"redis://127.0.0.1:6379/{REDIS_DB}"
 REFRESH_LIMIT = 6  # per minute per IP, counted across both instances
 
 
-def _redis():
-    """A client for the test Redis; skipped locally (failed under CI) when none answers."""
-    import redis
-    client = redis.Redis.from_url(REDIS_URI, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        message = f"Redis at {REDIS_URI} is needed for the several-instances test ({exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return client
-
-
 @pytest.fixture(scope="module")
 def instances(tmp_path_factory):
     """Two instances, A and B, on one database and one Redis key prefix."""
-    client = _redis()
+    client = require_redis(REDIS_URI, "the several-instances test")
     prefix = f"jwtapi-test-{os.getpid()}-{secrets.token_hex(4)}"
     database = create_database(prefix="test_instances")
     # REDIS_URL: as deployed, each worker caches identities and pages, and
