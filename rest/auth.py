@@ -95,21 +95,17 @@ def identity(payload):
     before and no change was announced for since (rest/user_cache.py);
     otherwise, and on a miss, one MySQL query.
     """
-    cache = user_cache.current()
-    ticket = None
     # The answer depends on exactly these claims (and the rows USER_FOR_TOKEN reads).
     key = (payload["jti"], payload.get("fam"), payload.get("ver", 0))
-    if cache is not None:
-        user, ticket = cache.get(user_cache.IDENTITY, payload["sub"], key)
-        if user is not None:
-            return user
+    return user_cache.read_through(user_cache.IDENTITY, payload["sub"], key,
+                                   lambda: _identity_from_database(payload))
+
+
+def _identity_from_database(payload):
     row = db.one(USER_FOR_TOKEN, (payload["jti"], payload.get("fam"), int(payload["sub"])))
     if row is None or row["revoked"] or row["token_version"] != payload.get("ver", 0):
         return None
-    user = _user(row)
-    if cache is not None:
-        cache.put(user_cache.IDENTITY, payload["sub"], key, user, ticket)
-    return user
+    return _user(row)
 
 
 # --- reading the token from the request --------------------------------------

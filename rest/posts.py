@@ -112,26 +112,20 @@ def list_posts(uid):
     """A page of the user's posts, newest first: {"posts": [...], "next": cursor or null}."""
     owner = _owner(uid)  # before the cache: a page is only ever shown to who may see it
     limit, before = pagination.page_args()
-    body = _page_body(uid, owner, before or NO_ID, limit)
+    before = before or NO_ID
+    # Kept as JSON text by this worker until a post of `uid` is written (rest/user_cache.py).
+    body = user_cache.read_through(user_cache.POSTS, uid, (before, limit),
+                                   lambda: _page_body(uid, owner, before, limit))
     response = current_app.response_class(body, mimetype="application/json")
     return conditional.private(response)
 
 
 def _page_body(uid, owner, before, limit):
-    """The JSON text of a page: from this worker's cache, else read and kept (rest/user_cache.py)."""
-    cache = user_cache.current()
-    ticket = None
-    if cache is not None:
-        body, ticket = cache.get(user_cache.POSTS, uid, (before, limit))
-        if body is not None:
-            return body
+    """The JSON text of a page of `uid`'s posts, read from MySQL."""
     rows = db.many(POSTS_PAGE, (uid, before, limit + 1))
     rows, cursor = pagination.page(rows, limit)
-    body = current_app.json.dumps({"posts": [post_json(row, owner) for row in rows], "next": cursor},
+    return current_app.json.dumps({"posts": [post_json(row, owner) for row in rows], "next": cursor},
                                   separators=(",", ":")) + "\n"
-    if cache is not None:
-        cache.put(user_cache.POSTS, uid, (before, limit), body, ticket, size=len(body))
-    return body
 
 
 @bp.post("/users/<id:uid>/posts")

@@ -258,6 +258,26 @@ def current():
     return entry[1]
 
 
+def read_through(kind, user_id, key, load):
+    """`load()`'s value for `key` of `user_id`: this worker's kept copy when it can be trusted, else loaded.
+
+    A loaded value is kept unless it is None (what must not be kept: a
+    refused token) or a change was announced while it was loading. With
+    REDIS_URL unset this is just `load()`.
+    """
+    cache = current()
+    if cache is None:
+        return load()
+    value, ticket = cache.get(kind, user_id, key)
+    if value is not None:
+        return value
+    value = load()
+    if value is not None:
+        cache.put(kind, user_id, key, value, ticket,
+                  size=len(value) if isinstance(value, str) else ENTRY_BYTES)
+    return value
+
+
 def changed(user_id, kind=None):
     """Say that the current write changes reads of `user_id`: of `kind` (POSTS), or all (None).
 
