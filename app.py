@@ -11,7 +11,8 @@ from flask.sessions import SessionInterface
 import cli
 import config as settings
 import db
-from rest import errors, hardening, keys, limits, observability, register_blueprints
+from accounts import mail_sender
+from rest import errors, hardening, keys, limits, mail_limits, observability, register_blueprints
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ def create_app(config=None, env=None):
     limits.init_app(app)
     hardening.init_app(app)
     register_blueprints(app)
+    mail_limits.init_app(app)
+    mail_sender.init_app(app)
     cli.init_app(app)
     return app
 

@@ -141,6 +141,32 @@ def from_env(env=None):
         # Observability: one JSON line per request on stderr; Prometheus /metrics.
         "ACCESS_LOG": _bool(env, "ACCESS_LOG", True),
         "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),
+        # Account email (accounts/mail*.py, docs/security.md "Account email").
+        # ACCOUNT_EMAIL: addresses on accounts, password reset, verification.
+        # Unset: on outside production, and in production when MAIL_HOST is set.
+        "ACCOUNT_EMAIL": _bool(env, "ACCOUNT_EMAIL", None),
+        # SMTP server; empty: messages are written to the log (never in production).
+        "MAIL_HOST": _str(env, "MAIL_HOST", ""),
+        "MAIL_PORT": _int(env, "MAIL_PORT", 587, minimum=1),
+        "MAIL_SECURITY": _str(env, "MAIL_SECURITY", "starttls").lower(),  # none | starttls | tls
+        "MAIL_USERNAME": _str(env, "MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": _str(env, "MAIL_PASSWORD", ""),
+        "MAIL_FROM": _str(env, "MAIL_FROM", "no-reply@localhost"),
+        "MAIL_TIMEOUT": _int(env, "MAIL_TIMEOUT", 10, minimum=1),
+        # Retries while the server is down: 1, 2, 4... s up to MAIL_RETRY_MAX, for MAIL_GIVE_UP_AFTER s.
+        "MAIL_RETRY_MAX": _int(env, "MAIL_RETRY_MAX", 300, minimum=1),
+        "MAIL_GIVE_UP_AFTER": _int(env, "MAIL_GIVE_UP_AFTER", 24 * 3600, minimum=1),
+        # Run the sender thread in each worker (off: another process delivers the outbox).
+        "MAIL_SENDER": _bool(env, "MAIL_SENDER", True),
+        # The address users reach the service at: links in messages start with it.
+        "PUBLIC_URL": _str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
+        "PASSWORD_RESET_TTL": _int(env, "PASSWORD_RESET_TTL", 1800, minimum=60),
+        "EMAIL_VERIFY_TTL": _int(env, "EMAIL_VERIFY_TTL", 24 * 3600, minimum=60),
+        # POST /password/forgot and /email/verify/resend: per client IP, and per account named.
+        "RATELIMIT_FORGOT": _str(env, "RATELIMIT_FORGOT", "5/minute;20/hour"),
+        "RATELIMIT_FORGOT_PER_ACCOUNT": _str(env, "RATELIMIT_FORGOT_PER_ACCOUNT", "3/hour"),
+        # POST /password/reset and /email/verify: per client IP.
+        "RATELIMIT_TOKEN": _str(env, "RATELIMIT_TOKEN", "10/minute;50/hour"),
     }
 
 
@@ -163,6 +189,7 @@ def validate(config):
     _check_keys(config)
     _check_cors(config)
     _check_redis(config)
+    check_mail(config)
     check_production(config)
 
 
@@ -211,3 +238,26 @@ def check_production(config):
         raise ConfigError(
             f"SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; {SECRET_HINT}"
         )
+
+
+MAIL_SECURITIES = ("none", "starttls", "tls")
+
+
+def check_mail(config):
+    """Settle ACCOUNT_EMAIL and check the mail settings; ConfigError with the fix.
+
+    Production never writes mail (with its links) to the log: account email
+    needs MAIL_HOST there, and is off by default without one.
+    """
+    production = config.get("APP_ENV") == "production"
+    host = config.get("MAIL_HOST", "")
+    if config.get("ACCOUNT_EMAIL") is None:
+        config["ACCOUNT_EMAIL"] = bool(host) or not production
+    if config.get("MAIL_SECURITY", "starttls") not in MAIL_SECURITIES:
+        raise ConfigError(f"MAIL_SECURITY must be one of: {', '.join(MAIL_SECURITIES)}")
+    public_url = config.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", public_url):
+        raise ConfigError(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {public_url!r}")
+    if production and config["ACCOUNT_EMAIL"] and not host:
+        raise ConfigError("ACCOUNT_EMAIL is on but MAIL_HOST is not set: set MAIL_HOST "
+                          "(and MAIL_FROM, PUBLIC_URL) or ACCOUNT_EMAIL=false")

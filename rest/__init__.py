@@ -29,3 +29,10 @@ def register_blueprints(app):
     app.register_blueprint(sessions_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(spec_bp)
+    # Account email (issue 14).
+    from rest.email import bp as email_bp
+    from rest.password_reset import bp as password_reset_bp
+    from rest.security_events import bp as security_events_bp
+    app.register_blueprint(password_reset_bp)
+    app.register_blueprint(email_bp)
+    app.register_blueprint(security_events_bp)

@@ -92,3 +92,77 @@ CREATE TABLE IF NOT EXISTS refresh_family (
   KEY ix_refresh_family_expires (expires_at),
   CONSTRAINT fk_refresh_family_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Account email (issue 14). `email` is the verified address: unique (the
+-- collation compares it without case) and the only one password resets are
+-- sent to. `pending_email` is an address given at registration or by a
+-- change, waiting for its verification link; it is not unique, so nobody can
+-- block an address they do not own, and a 409 never tells whose it is.
+CREATE TABLE IF NOT EXISTS user_email (
+  user_id        INT UNSIGNED NOT NULL,
+  email          VARCHAR(254) NULL,
+  pending_email  VARCHAR(254) NULL,
+  verified_at    DATETIME     NULL,
+  updated        DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (user_id),
+  UNIQUE KEY uq_user_email_email (email),
+  CONSTRAINT fk_user_email_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Single-use tokens mailed to users (password reset, email verification).
+-- Only the SHA-256 of the token is stored. `binding` is the SHA-256 of what
+-- the token is about when it was issued (the password hash, the address):
+-- a token whose binding no longer matches is dead.
+CREATE TABLE IF NOT EXISTS one_time_token (
+  token_hash  CHAR(64)    CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  user_id     INT UNSIGNED NOT NULL,
+  purpose     VARCHAR(20) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  binding     CHAR(64)    CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  created     DATETIME    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  expires_at  DATETIME    NOT NULL,
+  PRIMARY KEY (token_hash),
+  KEY ix_one_time_token_user (user_id, purpose),
+  KEY ix_one_time_token_expires (expires_at),
+  CONSTRAINT fk_one_time_token_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- The transactional outbox: a request that must send mail writes a row here
+-- in the transaction of its change; the sender (accounts/mail_sender.py)
+-- claims due rows, delivers them and marks them. A row holds what to send
+-- (kind + JSON payload), never a token: tokens are minted at delivery, so no
+-- usable link is ever at rest. The payload is wiped once the row is done.
+-- state: queued -> sending (leased) -> sent | skipped | failed; a lease that
+-- runs out (a crashed sender) puts the row back in play.
+CREATE TABLE IF NOT EXISTS mail_outbox (
+  id               BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  kind             VARCHAR(40)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  payload          TEXT         NULL,
+  state            VARCHAR(10)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'queued',
+  attempts         INT UNSIGNED NOT NULL DEFAULT 0,
+  next_attempt_at  DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  lease_until      DATETIME     NULL,
+  claim            CHAR(32)     CHARACTER SET ascii COLLATE ascii_bin NULL,
+  last_error       VARCHAR(255) NULL,
+  created          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  done_at          DATETIME     NULL,
+  PRIMARY KEY (id),
+  KEY ix_mail_outbox_due (state, next_attempt_at),
+  KEY ix_mail_outbox_done (done_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- What happened to an account (logins, throttling, resets, changes...). No
+-- foreign key: the history outlives a deleted account (without its username,
+-- which is never stored here). `detail` is a reason class, never a secret.
+CREATE TABLE IF NOT EXISTS security_event (
+  id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  user_id     INT UNSIGNED NULL,
+  kind        VARCHAR(40)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  detail      VARCHAR(64)  NULL,
+  ip          VARCHAR(45)  NULL,
+  user_agent  VARCHAR(255) NULL,
+  request_id  VARCHAR(64)  NULL,
+  created     DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  KEY ix_security_event_user (user_id, id),
+  KEY ix_security_event_created (created)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

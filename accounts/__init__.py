@@ -1,0 +1,1 @@
+"""The auth domain: users, passwords, tokens, sessions, mail. No HTTP here."""
