@@ -81,3 +81,14 @@ def token_in(entry, page="reset-password"):
         if found_page == page:
             return token
     raise AssertionError(f"no /{page} link in:\n{text_of(entry)}")
+
+
+def wait_for_message_to(catcher, address, count=1, timeout=10.0):
+    """The `count`-th message to `address` once it arrived; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m for m in catcher.messages if m["rcpt"] == [address]]
+        if len(found) >= count:
+            return found[count - 1]
+        time.sleep(0.05)
+    raise AssertionError(f"no message #{count} to {address}")
