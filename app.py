@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SessionInterface
 
 import cli
+import mail_cli
 import config as settings
 import db
 from accounts import mail_sender
@@ -40,6 +41,7 @@ def create_app(config=None, env=None):
     mail_limits.init_app(app)
     mail_sender.init_app(app)
     cli.init_app(app)
+    mail_cli.init_app(app)
     return app
 
 

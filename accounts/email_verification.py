@@ -59,3 +59,10 @@ def verify(token, origin=events.NOWHERE):
         emails.confirm(user_id, pending)
         events.record("email_verified", user_id, origin)
     return user_id
+
+
+def resource_fields(user_id):
+    """{"email", "email_verified"} for the user resource (shown to the owner and admins only)."""
+    addresses = emails.get(user_id)
+    return {"email": addresses.shown, "email_verified": addresses.shown_verified}
+

@@ -79,3 +79,14 @@ CLEAR_PENDING = "UPDATE user_email SET pending_email = NULL, updated = NOW() WHE
 def clear_pending(user_id):
     """Forget the address waiting for verification (the user went back to the verified one)."""
     db.execute(CLEAR_PENDING, (user_id,))
+
+
+def get_many(user_ids):
+    """{user_id: Addresses} for the ids that have any address (one query)."""
+    ids = [int(i) for i in user_ids]
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))  # one %s per id: values, never identifiers
+    rows = db.many(f"SELECT user_id, email, pending_email FROM user_email WHERE user_id IN ({placeholders})",
+                   ids)
+    return {r["user_id"]: Addresses(r["email"], r["pending_email"]) for r in rows}

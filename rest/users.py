@@ -11,7 +11,9 @@ import db
 from rest import auth, inputs, pagination, passwords, refresh, user_cache
 from rest.auth import current_user, token_required
 from rest.errors import ApiError
-from rest.registration import USER_BY_ID, checked_password, checked_username, user_json
+from rest.registration import USER_BY_ID, checked_email, checked_password, checked_username, user_json
+from rest.security_events import request_origin
+from accounts import email_verification, emails, events
 
 bp = Blueprint("users", __name__)
 
@@ -37,7 +39,7 @@ DELETE_USER_ROWS = (
     "DELETE FROM refresh_family WHERE user_id = %s",
 )
 DELETE_USER = "DELETE FROM user WHERE id = %s"
-UPDATE_FIELDS = ("username", "password", "current_password", "admin")
+UPDATE_FIELDS = ("username", "password", "current_password", "admin", "email")
 NO_ID = 4294967296  # above every INT UNSIGNED id: the first page's "before"
 
 
@@ -66,14 +68,16 @@ def list_users():
         row = db.one(USER_BY_ID, (current_user.id,))
         rows = [row] if row and current_user.id < (before or NO_ID) else []
     rows, cursor = pagination.page(rows, limit)
-    return jsonify(users=[user_json(r, current_user.is_admin) for r in rows], next=cursor)
+    addresses = emails.get_many(r["id"] for r in rows)  # the caller's own, or an admin's view
+    return jsonify(users=[user_json(r, current_user.is_admin, addresses.get(r["id"], emails.NONE))
+                          for r in rows], next=cursor)
 
 
 @bp.get("/users/<id:user_id>")
 @token_required
 def get_user(user_id):
     """One user: the caller's own row, or any row for an admin."""
-    return jsonify(user_json(_target(user_id), current_user.is_admin))
+    return jsonify(user_json(_target(user_id), current_user.is_admin, emails.get(user_id)))
 
 
 def _password_change(body, row):
@@ -110,8 +114,8 @@ def _changes(row):
     """The UPDATE_USER parameters from the JSON body; 4xx naming the field that is wrong."""
     body = inputs.json_object()
     inputs.only_fields(body, UPDATE_FIELDS)
-    if not any(name in body for name in ("username", "password", "admin")):
-        raise ApiError(400, "Send 'username' and/or 'password' to change.")
+    if not any(name in body for name in ("username", "password", "admin", "email")):
+        raise ApiError(400, "Send 'username', 'password' and/or 'email' to change.")
     if "current_password" in body and "password" not in body:
         raise ApiError(400, "'current_password' is only read with 'password'.",
                        field="current_password")
@@ -122,6 +126,7 @@ def _changes(row):
         "id": row["id"], "username": username,
         "password": None if password is None else passwords.hash_password(password), "admin": admin,
         "bump": int(password is not None or admin is not None),
+        "email": checked_email(body) if "email" in body else None,
     }
 
 
@@ -134,7 +139,10 @@ def update_user(user_id):
     PUT is the same partial update as PATCH: a password cannot be read back,
     so there is no full representation to replace.
     """
-    params = _changes(_target(user_id))
+    row = _target(user_id)
+    params = _changes(row)
+    params["username_now"] = params["username"] or row["username"]
+    origin = request_origin()
     try:
         # A revoking change also ends the user's sessions, so GET /sessions
         # never lists a session that can no longer refresh.
@@ -143,6 +151,7 @@ def update_user(user_id):
             user_cache.changed(user_id)  # the username is in cached reads too
             if params["bump"]:
                 refresh.revoke_all(user_id)
+            _record_changes(params, origin)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
             raise ApiError(409, f"The username '{params['username']}' is taken.",
@@ -151,10 +160,21 @@ def update_user(user_id):
     row = db.one(USER_BY_ID, (user_id,))
     if row is None:  # deleted meanwhile
         raise _not_found()
-    return jsonify(user_json(row, current_user.is_admin))
+    return jsonify(user_json(row, current_user.is_admin, emails.get(user_id)))
 
 
-def delete_account(user_id):
+def _record_changes(params, origin):
+    """Security events (and the email's verification) for what a PATCH changed; in its transaction."""
+    user_id = params["id"]
+    if params["password"] is not None:
+        events.record("password_changed", user_id, origin)
+    if params["admin"] is not None:
+        events.record("admin_changed", user_id, origin, "granted" if params["admin"] else "removed")
+    if params["email"] is not None:
+        email_verification.set_address(user_id, params["username_now"], params["email"], origin)
+
+
+def delete_account(user_id, origin=None):
     """Delete the user and every row that hangs off it, as one transaction; False if there was none.
 
     Used by DELETE /users/<id> and `flask delete-user`.
@@ -164,6 +184,8 @@ def delete_account(user_id):
             db.execute(statement, (user_id,))
         deleted = db.execute(DELETE_USER, (user_id,)).rowcount
         user_cache.changed(user_id)
+        if deleted:
+            events.record("account_deleted", user_id, origin or events.NOWHERE)
     return deleted == 1
 
 
@@ -172,7 +194,7 @@ def delete_account(user_id):
 def delete_user(user_id):
     """Delete the user with their posts, authors and refresh sessions; 204."""
     _target(user_id)
-    if not delete_account(user_id):
+    if not delete_account(user_id, request_origin()):
         raise _not_found()
     response = make_response("", 204)
     response.headers.pop("Content-Type", None)

@@ -246,7 +246,8 @@ def test_renaming_to_a_taken_name_is_409(client, alice, bob):
     ({"password": NEW_PASSWORD, "current_password": 5}, 400, "current_password"),
     ({"current_password": PASSWORD}, 400, None),
     ({"current_password": PASSWORD, "username": "alice3"}, 400, "current_password"),
-    ({"username": "alice3", "email": "a@b"}, 400, "email"),
+    ({"username": "alice3", "email": "a@b"}, 422, "email"),  # malformed address (issue 14)
+    ({"username": "alice3", "phone": "555"}, 400, "phone"),
     ({"username": "alice3", "is_admin": True}, 400, "is_admin"),
     ({"username": "alice3", "role": "admin"}, 400, "role"),
     ({"username": "alice3", "id": 99}, 400, "id"),
