@@ -154,13 +154,19 @@ def _existing_user(username):
     return row
 
 
-def _change_and_log_out(sql, params, user_id):
-    """Run one UPDATE that bumps token_version, and end the user's sessions, as one transaction."""
+def _change_and_log_out(sql, params, user_id, event=None, detail=None):
+    """Run one UPDATE that bumps token_version, and end the user's sessions, as one transaction.
+
+    `event` (with `detail`) is the security event to record with it.
+    """
+    from accounts import events
     from rest import refresh
 
     with db.transaction():
         db.execute(sql, params)
         refresh.revoke_all(user_id)
+        if event:
+            events.record(event, user_id, detail=detail)
 
 
 @click.command("set-password")
@@ -174,7 +180,8 @@ def set_password_command(username):
         problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
         if problem:
             _fail(f"password {problem}")
-        _change_and_log_out(SET_PASSWORD, (passwords.hash_password(password), user["id"]), user["id"])
+        _change_and_log_out(SET_PASSWORD, (passwords.hash_password(password), user["id"]), user["id"],
+                            "password_changed", "cli")
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"password of {username} changed; their tokens are revoked")
@@ -193,7 +200,8 @@ def set_admin_command(username, admin):
         if bool(user["is_admin"]) == admin:
             click.echo(f"{username} is already {'an admin' if admin else 'not an admin'}")
             return
-        _change_and_log_out(SET_ADMIN, (admin, user["id"]), user["id"])
+        _change_and_log_out(SET_ADMIN, (admin, user["id"]), user["id"],
+                            "admin_changed", "granted" if admin else "removed")
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"{username} is {'now an admin' if admin else 'no longer an admin'}; their tokens are revoked")

@@ -12,7 +12,7 @@ from accounts.errors import RuleBroken
 BAD_TOKEN = "This verification link is invalid or has expired. Ask for a new one."
 
 
-def set_address(user_id, username, address, origin=events.NOWHERE):
+def set_address(user_id, username, address, origin=None):
     """Give `user_id` the (normalised) `address`: pending until verified. Runs in the caller's transaction.
 
     Queues the verification message, and a notice to the verified address it
@@ -41,7 +41,7 @@ def resend(user_id):
         mail_sender.queue("verify_email", {"user_id": user_id, "email": pending})
 
 
-def verify(token, origin=events.NOWHERE):
+def verify(token, origin=None):
     """Verify the address the `token` was sent to; return the user id.
 
     Raises RuleBroken (field "token") when the token is unknown, used, expired,

@@ -45,12 +45,31 @@ class Origin:
 
 
 NOWHERE = Origin()
+_origin_of_request = None
 
 
-def record(kind, user_id, origin=NOWHERE, detail=None):
-    """Write one event of `kind` (in KINDS) about `user_id` (None: no such account)."""
+def read_origin_with(provider):
+    """Install the HTTP layer's `provider()` -> Origin of the current request (NOWHERE outside one).
+
+    The domain never reads the request itself: the HTTP layer tells it how.
+    """
+    global _origin_of_request
+    _origin_of_request = provider
+
+
+def here():
+    """The Origin of the current request, or NOWHERE (CLI, sender thread, no provider)."""
+    return NOWHERE if _origin_of_request is None else _origin_of_request()
+
+
+def record(kind, user_id, origin=None, detail=None):
+    """Write one event of `kind` (in KINDS) about `user_id` (None: no such account).
+
+    `origin` defaults to the current request's (here()).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown security event kind {kind!r}")
+    origin = origin or here()
     db.execute(INSERT, (user_id, kind, detail,
                         _cut(origin.ip, IP_MAX), _cut(origin.user_agent, USER_AGENT_MAX),
                         _cut(origin.request_id, REQUEST_ID_MAX)))

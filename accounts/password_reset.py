@@ -19,7 +19,7 @@ BAD_TOKEN = "This reset link is invalid or has expired. Ask for a new one."
 USERNAME_MAX = 64
 
 
-def request_reset(username=None, email=None, origin=events.NOWHERE):
+def request_reset(username=None, email=None, origin=None):
     """Queue a reset for the account named by `username` or `email` (exactly one, strings).
 
     Raises RuleBroken for a malformed address; otherwise always succeeds the
@@ -33,7 +33,7 @@ def request_reset(username=None, email=None, origin=events.NOWHERE):
         mail_sender.queue("password_reset", payload)
 
 
-def reset(token, new_password, origin=events.NOWHERE):
+def reset(token, new_password, origin=None):
     """Set `new_password` for the account of the reset `token`; return its user id.
 
     Raises RuleBroken (field "token") when the token is unknown, used,

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.local import LocalProxy
 
 import db
+from accounts import events
 from rest import inputs, limits, observability, passwords, refresh, throttle, tokens, user_cache
 from rest.errors import ApiError
 from rest.hardening import no_store
@@ -73,14 +74,24 @@ def authenticate(username, password):
     if not username or not password:
         return None
     row = db.one(USER_WITH_HASH_BY_NAME, (username,))
+    user_id = None if row is None else row["id"]
+    try:
+        if row is None:
+            throttle.claim_unknown(username)  # may raise the 429 a known user gets
+        else:
+            throttle.claim_attempt(row["id"])  # 429 ApiError while the account must wait
+    except ApiError:
+        events.record("login_throttled", user_id)
+        raise
     if row is None:
-        throttle.claim_unknown(username)  # may raise the 429 a known user gets
         passwords.burn_hash_work(password)
+        events.record("login_failed", None, detail="unknown_user")
         return None
-    throttle.claim_attempt(row["id"])  # 429 ApiError while the account must wait
     if not passwords.verify_password(row["password"], password):
+        events.record("login_failed", user_id, detail="bad_password")
         return None
     throttle.clear_failures(row["id"])
+    events.record("login_succeeded", user_id)
     if passwords.needs_rehash(row["password"]):
         db.execute(REPLACE_HASH, (passwords.hash_password(password), row["id"], row["password"]))
     return _user(row)

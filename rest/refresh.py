@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from flask import current_app, request
 
 import db
+from accounts import events
 from rest import user_cache
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def _why_rejected(family_id, user_id, jti):
         return "Refresh token was already used"
     db.execute(REVOKE_ON_REUSE, (family_id,))
     user_cache.changed(user_id)
+    events.record("refresh_reuse", user_id)
     log.warning("refresh token reuse: session %s of user %s revoked", family_id, user_id)
     return "Refresh token was already used; the session has been revoked"
 

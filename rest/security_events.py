@@ -3,7 +3,7 @@
 Keyset-paginated, newest first, like every list. Another user's id is a 404
 for a non-admin, as on /users/<id>.
 """
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, has_request_context, jsonify, request
 
 from accounts import events
 from rest import limits, observability, pagination
@@ -12,10 +12,13 @@ from rest.errors import ApiError
 from rest.fields import utc_iso
 
 bp = Blueprint("security_events", __name__)
+events.read_origin_with(lambda: request_origin())
 
 
 def request_origin():
     """The Origin of the current request (client address, user agent, request id) for events."""
+    if not has_request_context():
+        return events.NOWHERE
     request_id = observability.request_id()
     return events.Origin(ip=limits.client_ip(), user_agent=request.headers.get("User-Agent") or None,
                          request_id=None if request_id == "-" else request_id)

@@ -14,6 +14,7 @@ import re
 from flask import Blueprint, current_app, g, jsonify, make_response, request
 
 import db
+from accounts import events
 from rest import auth, inputs, limits, refresh, revocation, tokens
 from rest.auth import current_user
 from rest.errors import ApiError
@@ -81,6 +82,7 @@ def logout():
 def logout_all():
     """Revoke every token and session of the caller."""
     revocation.revoke_everything(current_user.id)
+    events.record("logout_all", current_user.id)
     return _no_content()
 
 

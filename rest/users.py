@@ -185,7 +185,7 @@ def delete_account(user_id, origin=None):
         deleted = db.execute(DELETE_USER, (user_id,)).rowcount
         user_cache.changed(user_id)
         if deleted:
-            events.record("account_deleted", user_id, origin or events.NOWHERE)
+            events.record("account_deleted", user_id, origin)
     return deleted == 1
 
 
