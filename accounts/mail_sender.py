@@ -40,8 +40,13 @@ PURGE_ONE_IN = 100
 
 # --- what each kind of row sends --------------------------------------------------
 
-USER_BY_NAME = "SELECT id, username, token_version FROM user WHERE username = %s"
-USER_BY_ID = "SELECT id, username, token_version FROM user WHERE id = %s"
+# What a reset token is tied to, computed by the database so the hash never
+# leaves it: the password hash and the token version. Any change of the
+# password (any route, the CLI, or an UPDATE typed in the mysql client) and
+# any logout-all changes it, and the token dies.
+PASSWORD_STATE = "SHA2(CONCAT(token_version, ':', password), 256) AS password_state"
+USER_BY_NAME = f"SELECT id, username, {PASSWORD_STATE} FROM user WHERE username = %s"
+USER_BY_ID = f"SELECT id, username, {PASSWORD_STATE} FROM user WHERE id = %s"
 
 
 def _account(payload):
@@ -65,15 +70,15 @@ def password_reset(payload):
     user, address = found
     with db.transaction():
         token = one_time_tokens.issue(user["id"], one_time_tokens.PASSWORD_RESET,
-                                      password_binding(user["token_version"]),
+                                      password_binding(user["password_state"]),
                                       current_app.config["PASSWORD_RESET_TTL"])
     return mail.compose(address, "password_reset", username=user["username"], token=token,
                         minutes=current_app.config["PASSWORD_RESET_TTL"] // 60)
 
 
-def password_binding(token_version):
-    """What a reset token is tied to: the user's token version, which every password change bumps."""
-    return f"token_version:{token_version}"
+def password_binding(password_state):
+    """What a reset token is tied to: PASSWORD_STATE as the database computed it."""
+    return f"password:{password_state}"
 
 
 def verify_email(payload):

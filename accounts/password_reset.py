@@ -42,6 +42,8 @@ def reset(token, new_password, origin=None):
     token then stays usable).
     """
     problem = user_store.password_problem(new_password)
+    # Hashed before the transaction: the user row stays locked for a query, not an argon2id run.
+    new_hash = None if problem else user_store.hash_password(new_password)
     with db.transaction():
         taken = one_time_tokens.take(token, one_time_tokens.PASSWORD_RESET)
         if taken is None:
@@ -49,11 +51,11 @@ def reset(token, new_password, origin=None):
         user_id, binding = taken
         user = user_store.lock(user_id)
         if user is None or binding != one_time_tokens.digest(
-                mail_sender.password_binding(user.token_version)):
+                mail_sender.password_binding(user.password_state)):
             raise RuleBroken(BAD_TOKEN, field="token")
         if problem:
             raise RuleBroken(f"'password' {problem}.", field="password")
-        user_store.set_password(user_id, new_password)  # bumps token_version: every token dies
+        user_store.set_password_hash(user_id, new_hash)  # bumps token_version: every token dies
         user_store.end_sessions(user_id)
         user_store.clear_login_failures(user_id)
         one_time_tokens.forget(user_id, one_time_tokens.PASSWORD_RESET)

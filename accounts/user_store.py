@@ -11,10 +11,10 @@ from rest import passwords, refresh, throttle, user_cache, validation
 class Locked:
     id: int
     username: str
-    token_version: int
+    password_state: str
 
 
-LOCK = "SELECT id, username, token_version FROM user WHERE id = %s FOR UPDATE"
+LOCK = "SELECT id, username, SHA2(CONCAT(token_version, ':', password), 256) AS password_state FROM user WHERE id = %s FOR UPDATE"
 SET_PASSWORD = "UPDATE user SET password = %s, token_version = token_version + 1 WHERE id = %s"
 
 
@@ -26,11 +26,15 @@ def password_problem(password):
 
 def lock(user_id):
     row = db.one(LOCK, (user_id,))
-    return None if row is None else Locked(row["id"], row["username"], row["token_version"])
+    return None if row is None else Locked(row["id"], row["username"], row["password_state"])
 
 
-def set_password(user_id, password):
-    db.execute(SET_PASSWORD, (passwords.hash_password(password), user_id))
+def hash_password(password):
+    return passwords.hash_password(password)
+
+
+def set_password_hash(user_id, password_hash):
+    db.execute(SET_PASSWORD, (password_hash, user_id))
     user_cache.changed(user_id)
 
 

@@ -162,6 +162,18 @@ def test_a_token_issued_before_a_password_change_is_dead(mail_client, mail_app, 
     assert response.status_code == 422 and response.get_json() == BAD_TOKEN
 
 
+@pytest.mark.parametrize("change", [
+    "UPDATE user SET password = 'pbkdf2:sha256:by-hand' WHERE username = 'alice'",  # the mysql client
+    "UPDATE user SET token_version = token_version + 1 WHERE username = 'alice'",  # logout-all
+])
+def test_a_token_dies_when_the_password_changes_by_hand_or_everything_is_revoked(
+        mail_client, mail_app, smtp, alice, change):
+    token = reset_token(mail_client, mail_app, smtp, username="alice")
+    run_sql(mail_app, change)
+    response = mail_client.post("/password/reset", json={"token": token, "password": NEW_PASSWORD})
+    assert response.status_code == 422 and response.get_json() == BAD_TOKEN
+
+
 def test_a_newer_token_kills_the_older(mail_client, mail_app, smtp, alice):
     older = reset_token(mail_client, mail_app, smtp, username="alice")
     newer = reset_token(mail_client, mail_app, smtp, username="alice")
