@@ -46,7 +46,8 @@ def test_services(compose):
 def test_mailpit_catches_the_api_mail_with_a_loopback_web_ui(compose):
     mailpit, env = compose["services"]["mailpit"], compose["services"]["api"]["environment"]
     assert mailpit["image"].startswith("axllent/mailpit:")
-    assert mailpit["ports"] == ["127.0.0.1:${MAILPIT_HOST_PORT:-8025}:8025"]
+    assert mailpit["ports"] == ["127.0.0.1:${MAILPIT_HOST_PORT:-8025}:8025",
+                                "127.0.0.1:${MAILPIT_SMTP_HOST_PORT:-1025}:1025"]
     assert mailpit["healthcheck"]["test"] == ["CMD", "/mailpit", "readyz"]
     assert env["MAIL_HOST"] == "${MAIL_HOST:-mailpit}" and env["MAIL_PORT"] == "${MAIL_PORT:-1025}"
     assert env["MAIL_SECURITY"] == "${MAIL_SECURITY:-none}"
