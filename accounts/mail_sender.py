@@ -26,7 +26,7 @@ import threading
 from flask import current_app
 
 import db
-from accounts import emails, mail, one_time_tokens, outbox
+from accounts import emails, events, mail, one_time_tokens, outbox
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def password_reset(payload):
         token = one_time_tokens.issue(user["id"], one_time_tokens.PASSWORD_RESET,
                                       password_binding(user["password_state"]),
                                       current_app.config["PASSWORD_RESET_TTL"])
+        events.record("password_reset_requested", user["id"],
+                      events.Origin(*(payload.get("origin") or [None, None, None])))
     return mail.compose(address, "password_reset", username=user["username"], token=token,
                         minutes=current_app.config["PASSWORD_RESET_TTL"] // 60)
 

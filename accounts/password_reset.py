@@ -29,6 +29,9 @@ def request_reset(username=None, email=None, origin=None):
         payload = {"email": email_addresses.normalise(email)}
     else:
         payload = {"username": username[:USERNAME_MAX]}
+    # For the event the sender records if the account exists (wiped with the payload).
+    origin = origin or events.here()
+    payload["origin"] = [origin.ip, origin.user_agent, origin.request_id]
     with db.transaction():
         mail_sender.queue("password_reset", payload)
 

@@ -108,3 +108,32 @@ def test_python_app_py_refuses_to_start_in_one_line():
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: SECRET_KEY is not set; generate one")
     assert "Traceback" not in result.stderr
+
+
+# --- account email (issue 14) ---------------------------------------------------
+
+def test_production_refuses_account_email_without_mail_host():
+    with pytest.raises(config.ConfigError, match="ACCOUNT_EMAIL is on but MAIL_HOST is not set"):
+        config.validate(_production(ACCOUNT_EMAIL="true"))
+
+
+@pytest.mark.parametrize("env, on", [
+    ({}, False),                                  # production, no MAIL_HOST: off, still starts
+    ({"MAIL_HOST": "smtp.example.com"}, True),
+    ({"APP_ENV": "development"}, True),           # development logs the messages instead
+    ({"MAIL_HOST": "smtp.example.com", "ACCOUNT_EMAIL": "false"}, False),
+])
+def test_account_email_default(env, on):
+    values = _production(**env)
+    config.validate(values)
+    assert values["ACCOUNT_EMAIL"] is on
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"MAIL_SECURITY": "ssl"}, "MAIL_SECURITY must be one of: none, starttls, tls"),
+    ({"PUBLIC_URL": "accounts.example.com"}, "PUBLIC_URL must be an http"),
+    ({"PUBLIC_URL": "https://accounts.example.com/#x"}, "PUBLIC_URL must be an http"),
+])
+def test_mail_settings_are_checked(env, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.validate(_production(MAIL_HOST="smtp.example.com", **env))

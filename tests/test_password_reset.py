@@ -24,16 +24,18 @@ def smtp():
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _empty_outbox_and_events(database):
+    yield
+    from conftest import server_config
+    db.run_script(server_config(database), "DELETE FROM mail_outbox; DELETE FROM security_event;")
+
+
 @pytest.fixture
 def mail_app(make_app, smtp):
     smtp.keeper.messages.clear()
-    app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=smtp.port, MAIL_SECURITY="none",
-                   MAIL_FROM="Accounts <accounts@example.test>", PUBLIC_URL=PUBLIC_URL)
-    yield app
-    with app.app_context():
-        for table in ("mail_outbox", "security_event"):
-            db.execute(f"DELETE FROM {table}")
-        db.close_db()
+    return make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=smtp.port, MAIL_SECURITY="none",
+                    MAIL_FROM="Accounts <accounts@example.test>", PUBLIC_URL=PUBLIC_URL)
 
 
 @pytest.fixture
@@ -348,3 +350,50 @@ def test_forgot_takes_the_same_time_for_a_known_and_an_unknown_account(mail_clie
     print(f"\nPOST /password/forgot median of {len(known)}: known {known_ms:.2f} ms, "
           f"unknown {unknown_ms:.2f} ms")
     assert abs(known_ms - unknown_ms) < 5.0
+
+
+def test_the_sender_records_the_request_for_a_known_account_only(mail_client, mail_app, smtp, alice):
+    headers = {"User-Agent": "forgot-test/1.0", "X-Request-ID": "req-forgot-1"}
+    mail_client.post("/password/forgot", json={"username": "alice"}, headers=headers)
+    mail_client.post("/password/forgot", json={"username": "nobody"}, headers=headers)
+    assert query(mail_app, "SELECT id FROM security_event") == []  # the request itself writes no event
+    deliver(mail_app)
+    assert query(mail_app, "SELECT user_id, kind, ip, user_agent, request_id FROM security_event") == [
+        {"user_id": alice["id"], "kind": "password_reset_requested", "ip": "127.0.0.1",
+         "user_agent": "forgot-test/1.0", "request_id": "req-forgot-1"}]
+
+
+class Refusing:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 No such mailbox"
+
+
+def test_a_permanent_refusal_fails_the_row_at_once(make_app, make_user):
+    from aiosmtpd.controller import Controller
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=port, MAIL_SECURITY="none")
+        user = make_user("erin")
+        give_email(app, user["id"], "erin@example.test")
+        forgot(app.test_client(), username="erin")
+        assert deliver(app) == 1
+        [row] = query(app, "SELECT state, attempts, last_error, payload FROM mail_outbox")
+        assert row == {"state": "failed", "attempts": 1, "last_error": "recipient refused: [550]",
+                       "payload": None}
+    finally:
+        controller.stop()
+
+
+def test_without_mail_host_development_logs_the_message(make_app, make_user, caplog):
+    app = make_app(MAIL_HOST="", APP_ENV="development", PUBLIC_URL="http://127.0.0.1:5000")
+    user = make_user("fred")
+    give_email(app, user["id"], "fred@example.test")
+    forgot(app.test_client(), username="fred")
+    with caplog.at_level("WARNING", logger="accounts.mail"):
+        assert deliver(app) == 1
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "accounts.mail")
+    assert "MAIL_HOST is not set" in logged and "To: fred@example.test" in logged
+    assert "http://127.0.0.1:5000/reset-password#token=" in logged
+    assert query(app, "SELECT state FROM mail_outbox") == [{"state": "sent"}]
