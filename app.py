@@ -12,7 +12,7 @@ import cli
 import mail_cli
 import config as settings
 import db
-from accounts import mail_sender
+from accounts import events, mail_sender
 from rest import errors, hardening, keys, limits, mail_limits, observability, register_blueprints
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def create_app(config=None, env=None):
     register_blueprints(app)
     mail_limits.init_app(app)
     mail_sender.init_app(app)
+    events.init_app(app)
     cli.init_app(app)
     mail_cli.init_app(app)
     return app

@@ -167,6 +167,9 @@ def from_env(env=None):
         "RATELIMIT_FORGOT_PER_ACCOUNT": _str(env, "RATELIMIT_FORGOT_PER_ACCOUNT", "3/hour"),
         # POST /password/reset and /email/verify: per client IP.
         "RATELIMIT_TOKEN": _str(env, "RATELIMIT_TOKEN", "10/minute;50/hour"),
+        # Login events written by a background thread (a login never waits for
+        # their INSERT). Unset: on, except in the test suite's apps.
+        "SECURITY_EVENTS_BACKGROUND": _bool(env, "SECURITY_EVENTS_BACKGROUND", None),
     }
 
 

@@ -99,3 +99,124 @@ def purge(older_than_days, batch=10000):
 
 def _cut(value, size):
     return None if value is None else (value[:size] or None)
+
+
+# --- logins: written in the background ----------------------------------------------
+#
+# Login events are the many (every attempt, a flood during an attack) and
+# are not part of any change, so a login does not wait for their INSERT (on a
+# disk that syncs every commit, about as long as the rest of the login's
+# queries). The request puts the row, with its time, on this process's queue;
+# a writer thread inserts what has gathered in one multi-row INSERT. The
+# trade-off: a process killed with rows still queued (at most
+# BACKGROUND_FLUSH seconds' worth) loses them. Events that belong to a change
+# (password, email, admin flag, deletion...) are written in its transaction.
+
+import datetime  # noqa: E402
+import time  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import queue  # noqa: E402
+import threading  # noqa: E402
+
+from flask import current_app  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+WRITER = "security_event_writer"
+QUEUE_MAX = 10000         # rows; beyond that a flood's events are dropped (and counted in the log)
+BACKGROUND_FLUSH = 0.05   # seconds the writer gathers rows before one INSERT
+BATCH_MAX = 500
+INSERT_MANY = """
+    INSERT INTO security_event (user_id, kind, detail, ip, user_agent, request_id, created)
+    VALUES """
+ROW = "(%s, %s, %s, %s, %s, %s, %s)"
+
+
+def record_soon(kind, user_id, origin=None, detail=None):
+    """Like record(), but written by the background writer when the app runs one (else now)."""
+    writer = current_app.extensions.get(WRITER)
+    if writer is None:
+        record(kind, user_id, origin, detail)
+        return
+    if kind not in KINDS:
+        raise ValueError(f"unknown security event kind {kind!r}")
+    origin = origin or here()
+    writer.put((user_id, kind, detail, _cut(origin.ip, IP_MAX), _cut(origin.user_agent, USER_AGENT_MAX),
+                _cut(origin.request_id, REQUEST_ID_MAX),
+                datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)))
+
+
+class BackgroundWriter:
+    """One thread per process that inserts queued event rows in batches."""
+
+    def __init__(self, app):
+        self.app = app
+        self.pid = None
+        self.rows = None
+        self.dropped = 0
+
+    def put(self, row):
+        """Queue one row (starting this process's thread on first use)."""
+        if self.pid != os.getpid():
+            self._start()
+        try:
+            self.rows.put_nowait(row)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("security events: queue full, %s login events dropped so far", self.dropped)
+
+    def _start(self):
+        self.pid = os.getpid()
+        self.rows = queue.Queue(QUEUE_MAX)
+        threading.Thread(target=self._run, args=(self.rows,), name="security-events", daemon=True).start()
+
+    def _run(self, rows):
+        while True:
+            batch = [rows.get()]
+            deadline = time.monotonic() + BACKGROUND_FLUSH
+            while len(batch) < BATCH_MAX:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(rows.get(timeout=remaining))
+                except queue.Empty:
+                    break
+            self._write(batch)
+            for _ in batch:
+                rows.task_done()
+
+    def _write(self, batch):
+        try:
+            with self.app.app_context():
+                try:
+                    # One statement, one commit: a row of placeholders per event, never a value.
+                    db.execute(INSERT_MANY + ", ".join([ROW] * len(batch)),
+                               [value for row in batch for value in row])
+                finally:
+                    db.close_db()
+        except Exception:  # the database is down or refused: the rows are lost, the logins were not
+            log.exception("security events: %s rows could not be written", len(batch))
+
+    def flush(self):
+        """Wait until every queued row is written (tests, shutdown)."""
+        if self.rows is not None and self.pid == os.getpid():
+            self.rows.join()
+
+
+def init_app(app):
+    """Run the background writer unless SECURITY_EVENTS_BACKGROUND is off (default: off under TESTING)."""
+    background = app.config.get("SECURITY_EVENTS_BACKGROUND")
+    if background is None:
+        background = not app.testing
+    if background:
+        app.extensions[WRITER] = BackgroundWriter(app)
+
+
+def flush():
+    """Wait until the background writer has written every queued row (no-op without one)."""
+    writer = current_app.extensions.get(WRITER)
+    if writer is not None:
+        writer.flush()

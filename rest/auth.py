@@ -81,17 +81,17 @@ def authenticate(username, password):
         else:
             throttle.claim_attempt(row["id"])  # 429 ApiError while the account must wait
     except ApiError:
-        events.record("login_throttled", user_id)
+        events.record_soon("login_throttled", user_id)
         raise
     if row is None:
         passwords.burn_hash_work(password)
-        events.record("login_failed", None, detail="unknown_user")
+        events.record_soon("login_failed", None, detail="unknown_user")
         return None
     if not passwords.verify_password(row["password"], password):
-        events.record("login_failed", user_id, detail="bad_password")
+        events.record_soon("login_failed", user_id, detail="bad_password")
         return None
     throttle.clear_failures(row["id"])
-    events.record("login_succeeded", user_id)
+    events.record_soon("login_succeeded", user_id)
     if passwords.needs_rehash(row["password"]):
         db.execute(REPLACE_HASH, (passwords.hash_password(password), row["id"], row["password"]))
     return _user(row)

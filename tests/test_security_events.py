@@ -133,3 +133,22 @@ def test_cli_password_and_admin_changes_are_recorded(app, runner, make_user):
     assert runner.invoke(args=["set-admin", "alice", "--on"]).exit_code == 0
     assert [(r["kind"], r["detail"], r["ip"]) for r in events_of(app, user["id"])] == [
         ("password_changed", "cli", None), ("admin_changed", "granted", None)]
+
+
+def test_login_events_written_in_the_background_arrive_with_the_request_s_time_and_origin(make_app, make_user):
+    from accounts import events
+    app = make_app(SECURITY_EVENTS_BACKGROUND=True)
+    client = app.test_client()
+    alice = make_user("alice")
+    for _ in range(3):
+        client.post("/auth", json={"username": "alice", "password": "wrong-password-1"}, headers=UA)
+    assert client.post("/auth", json={"username": "alice", "password": alice["password"]},
+                       headers=UA).status_code == 200
+    with app.app_context():
+        events.flush()
+    rows = query(app, "SELECT kind, detail, ip, user_agent, request_id,"
+                      " TIMESTAMPDIFF(SECOND, created, NOW()) AS age FROM security_event ORDER BY id")
+    assert [(r["kind"], r["detail"]) for r in rows] == [("login_failed", "bad_password")] * 3 + [
+        ("login_succeeded", None)]
+    assert all(r["ip"] == "127.0.0.1" and r["user_agent"] == "events-test/2.0"
+               and r["request_id"] == "req-events-0001" and 0 <= r["age"] <= 5 for r in rows)
