@@ -39,3 +39,10 @@ def child_exit(server, worker):
         from rest import metrics
 
         metrics.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Start the worker's mail sender at once, not at its first request (queued mail after a restart)."""
+    from accounts import mail_sender
+
+    mail_sender.start_in(worker.wsgi)

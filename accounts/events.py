@@ -112,6 +112,7 @@ def _cut(value, size):
 # BACKGROUND_FLUSH seconds' worth) loses them. Events that belong to a change
 # (password, email, admin flag, deletion...) are written in its transaction.
 
+import atexit  # noqa: E402
 import datetime  # noqa: E402
 import time  # noqa: E402
 import logging  # noqa: E402
@@ -171,6 +172,7 @@ class BackgroundWriter:
         self.pid = os.getpid()
         self.rows = queue.Queue(QUEUE_MAX)
         threading.Thread(target=self._run, args=(self.rows,), name="security-events", daemon=True).start()
+        atexit.register(self.flush)  # a worker that stops cleanly writes what it queued
 
     def _run(self, rows):
         while True:

@@ -226,6 +226,13 @@ def init_app(app):
         app.before_request(sender.ensure_started)
 
 
+def start_in(app):
+    """Start the sender of `app` in this process now (gunicorn's post_worker_init), if it runs one."""
+    sender = app.extensions.get(EXTENSION) if hasattr(app, "extensions") else None
+    if sender is not None and app.config["ACCOUNT_EMAIL"] and app.config["MAIL_SENDER"] and not app.testing:
+        sender.ensure_started()
+
+
 def queue(kind, payload):
     """Queue a message in the open transaction; this process's sender is woken once it commits."""
     outbox.enqueue(kind, payload)
