@@ -397,3 +397,54 @@ def test_without_mail_host_development_logs_the_message(make_app, make_user, cap
     assert "MAIL_HOST is not set" in logged and "To: fred@example.test" in logged
     assert "http://127.0.0.1:5000/reset-password#token=" in logged
     assert query(app, "SELECT state FROM mail_outbox") == [{"state": "sent"}]
+
+
+def test_concurrent_senders_deliver_every_row_exactly_once(mail_app, smtp):
+    """Four senders (as four gunicorn workers would) claim with SKIP LOCKED: 40 rows, 40 messages."""
+    import threading
+    with mail_app.app_context():
+        with db.transaction():
+            for n in range(40):
+                mail_sender.queue("password_changed", {"to": f"user{n}@example.test", "username": f"user{n}"})
+        db.close_db()
+    errors = []
+
+    def sender():
+        try:
+            with mail_app.app_context():
+                try:
+                    while mail_sender.deliver_due(batch=3):
+                        pass
+                finally:
+                    db.close_db()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    recipients = sorted(m["rcpt"][0] for m in smtp.wait_for(40))
+    time.sleep(0.3)
+    assert len(smtp.messages) == 40
+    assert recipients == sorted(f"user{n}@example.test" for n in range(40))
+    assert query(mail_app, "SELECT state, COUNT(*) AS n, MAX(attempts) AS tries FROM mail_outbox"
+                           " GROUP BY state") == [{"state": "sent", "n": 40, "tries": 1}]
+
+
+def test_housekeeping_purges_old_finished_rows_and_expired_tokens(mail_app, make_user):
+    user = make_user("gina")
+    run_sql(mail_app, "INSERT INTO mail_outbox (kind, state, done_at) VALUES"
+                      " ('password_changed', 'sent', NOW() - INTERVAL 8 DAY),"
+                      " ('password_changed', 'sent', NOW() - INTERVAL 1 DAY),"
+                      " ('password_changed', 'queued', NULL)")
+    run_sql(mail_app, "INSERT INTO one_time_token (token_hash, user_id, purpose, binding, expires_at) VALUES"
+                      " (REPEAT('a', 64), %s, 'password_reset', REPEAT('b', 64), NOW() - INTERVAL 1 SECOND),"
+                      " (REPEAT('c', 64), %s, 'verify_email', REPEAT('d', 64), NOW() + INTERVAL 1 HOUR)",
+            (user["id"], user["id"]))
+    with mail_app.app_context():
+        mail_sender.housekeeping()
+        db.close_db()
+    assert query(mail_app, "SELECT state FROM mail_outbox ORDER BY id") == [{"state": "sent"}, {"state": "queued"}]
+    assert query(mail_app, "SELECT purpose FROM one_time_token") == [{"purpose": "verify_email"}]
