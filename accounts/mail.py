@@ -71,6 +71,10 @@ def deliver(message):
             if config["MAIL_USERNAME"]:
                 smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
             smtp.send_message(message)
+    except smtplib.SMTPAuthenticationError as exc:
+        # Our settings are wrong, not the message: keep it until they are fixed.
+        raise TransientFailure(f"SMTP login refused ({exc.smtp_code}): check MAIL_USERNAME and "
+                               f"MAIL_PASSWORD") from None
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         raise (PermanentFailure if all(c >= 500 for c in codes) else TransientFailure)(
