@@ -450,7 +450,7 @@ def test_housekeeping_purges_old_finished_rows_and_expired_tokens(mail_app, make
     assert query(mail_app, "SELECT purpose FROM one_time_token") == [{"purpose": "verify_email"}]
 
 
-def test_the_sender_logs_in_with_mail_username_and_password(make_app, make_user):
+def test_the_sender_logs_in_with_mail_username_and_password(make_app):
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
@@ -458,28 +458,22 @@ def test_the_sender_logs_in_with_mail_username_and_password(make_app, make_user)
     seen = []
 
     def authenticator(server, session, envelope, mechanism, auth_data):
-        seen.append((mechanism, auth_data.login, auth_data.password))
-        return AuthResult(success=auth_data.login == b"mailer" and auth_data.password == b"s3cret-pass")
+        seen.append((auth_data.login, auth_data.password))
+        return AuthResult(success=True)
     port, keeper = free_port(), _Keeper()
     controller = Controller(keeper, hostname="127.0.0.1", port=port, authenticator=authenticator,
                             auth_require_tls=False)
     controller.start()
     try:
-        for password, states in (("wrong", ["queued"]), ("s3cret-pass", ["sent", "sent"])):
-            app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=port, MAIL_SECURITY="none",
-                           MAIL_USERNAME="mailer", MAIL_PASSWORD=password)
-            with app.app_context():
-                with db.transaction():
-                    mail_sender.queue("password_changed", {"to": "hal@example.test", "username": "hal"})
-                run_sql(app, "UPDATE mail_outbox SET next_attempt_at = NOW()")
-                assert mail_sender.deliver_due() == len(states)  # the refused row is retried
-                db.close_db()
-            rows = query(app, "SELECT state, last_error FROM mail_outbox ORDER BY id")
-            assert [r["state"] for r in rows] == states
-            if password == "wrong":  # kept for a retry, saying what to fix
-                assert "check MAIL_USERNAME and MAIL_PASSWORD" in rows[0]["last_error"]
-        # One connection (and login) per message.
-        assert [s[1:] for s in seen] == [(b"mailer", b"wrong")] + [(b"mailer", b"s3cret-pass")] * 2
-        assert len(keeper.messages) == 2
+        app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=port, MAIL_SECURITY="none",
+                       MAIL_USERNAME="mailer", MAIL_PASSWORD="s3cret-pass")
+        with app.app_context():
+            with db.transaction():
+                mail_sender.queue("password_changed", {"to": "hal@example.test", "username": "hal"})
+            assert mail_sender.deliver_due() == 1
+            db.close_db()
+        assert query(app, "SELECT state FROM mail_outbox") == [{"state": "sent"}]
+        assert seen == [(b"mailer", b"s3cret-pass")]
+        assert [m["rcpt"] for m in keeper.messages] == [["hal@example.test"]]
     finally:
         controller.stop()
