@@ -9,11 +9,11 @@ from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SessionInterface
 
 import cli
-import mail_cli
 import config as settings
 import db
-from accounts import events, mail_sender
-from rest import errors, hardening, keys, limits, mail_limits, observability, register_blueprints
+import mail_cli
+from accounts import events, keys, mail_sender
+from rest import errors, middleware, rate_limits, register_blueprints
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,9 @@ def create_app(config=None, env=None):
 
     db.init_app(app)
     errors.init_app(app)
-    observability.init_app(app)  # first: request id and timing for every later hook
-    limits.init_app(app)
-    hardening.init_app(app)
+    middleware.init_app(app)  # first: request id and timing for every later hook
+    rate_limits.init_app(app)
     register_blueprints(app)
-    mail_limits.init_app(app)
     mail_sender.init_app(app)
     events.init_app(app)
     cli.init_app(app)

@@ -6,7 +6,7 @@ verified, sends the verification to the new address and a notice to the old
 one, so a hijacked session cannot quietly move the account's mail away.
 """
 import db
-from accounts import email_addresses, emails, events, mail_sender, one_time_tokens
+from accounts import email_addresses, emails, events, mail_sender, one_time_tokens, users
 from accounts.errors import RuleBroken
 
 BAD_TOKEN = "This verification link is invalid or has expired. Ask for a new one."
@@ -66,3 +66,21 @@ def resource_fields(user_id):
     addresses = emails.get(user_id)
     return {"email": addresses.shown, "email_verified": addresses.shown_verified}
 
+
+
+def create_account(username, password, address=None):
+    """users.create() and, when `address` is given, set_address(), as one transaction; the user row."""
+    with db.transaction():
+        row = users.create(username, password)
+        if address is not None:
+            set_address(row["id"], username, address)
+    return row
+
+
+def change_account(user_id, changes, address=None):
+    """users.update(**changes) and, when `address` is given, set_address(), as one transaction; the row."""
+    with db.transaction():
+        row = users.update(user_id, **changes)
+        if address is not None:
+            set_address(user_id, row["username"], address)
+    return row

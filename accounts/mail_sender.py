@@ -26,7 +26,7 @@ import threading
 from flask import current_app
 
 import db
-from accounts import emails, events, mail, one_time_tokens, outbox
+from accounts import emails, events, mail, one_time_tokens, outbox, users
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +40,13 @@ PURGE_ONE_IN = 100
 
 # --- what each kind of row sends --------------------------------------------------
 
-# What a reset token is tied to, computed by the database so the hash never
-# leaves it: the password hash and the token version. Any change of the
-# password (any route, the CLI, or an UPDATE typed in the mysql client) and
-# any logout-all changes it, and the token dies.
-PASSWORD_STATE = "SHA2(CONCAT(token_version, ':', password), 256) AS password_state"
-USER_BY_NAME = f"SELECT id, username, {PASSWORD_STATE} FROM user WHERE username = %s"
-USER_BY_ID = f"SELECT id, username, {PASSWORD_STATE} FROM user WHERE id = %s"
-
-
 def _account(payload):
-    """(user row, verified address) the reset request names, or None."""
+    """(user row with its password_state, verified address) the reset request names, or None."""
     if "email" in payload:
         user_id = emails.user_with_verified(payload["email"])
-        user = None if user_id is None else db.one(USER_BY_ID, (user_id,))
+        user = None if user_id is None else users.reset_target(user_id)
     else:
-        user = db.one(USER_BY_NAME, (payload.get("username") or "",))
+        user = users.reset_target(username=payload.get("username") or "")
     if user is None:
         return None
     address = emails.get(user["id"]).verified
@@ -79,13 +70,13 @@ def password_reset(payload):
 
 
 def password_binding(password_state):
-    """What a reset token is tied to: PASSWORD_STATE as the database computed it."""
+    """What a reset token is tied to: the password_state of users.reset_target()."""
     return f"password:{password_state}"
 
 
 def verify_email(payload):
     """A verification link to the pending address; None when it is no longer the one pending."""
-    user = db.one(USER_BY_ID, (payload["user_id"],))
+    user = users.get(payload["user_id"])
     if user is None or emails.get(user["id"]).pending != payload["email"]:
         return None
     with db.transaction():

@@ -10,10 +10,11 @@ reset() takes a token (single use, expiring, dead once the password changed
 by any path or a newer one was issued), sets the new password, logs the user
 out everywhere, clears their login throttle and queues a notice.
 """
+from flask import current_app
+
 import db
-from accounts import email_addresses, emails, events, mail_sender, one_time_tokens
+from accounts import email_addresses, emails, events, mail_sender, one_time_tokens, users, validation
 from accounts.errors import RuleBroken
-from accounts import user_store
 
 BAD_TOKEN = "This reset link is invalid or has expired. Ask for a new one."
 USERNAME_MAX = 64
@@ -44,26 +45,24 @@ def reset(token, new_password, origin=None):
     RuleBroken (field "password") when the password breaks the rules (the
     token then stays usable).
     """
-    problem = user_store.password_problem(new_password)
-    # Hashed before the transaction: the user row stays locked for a query, not an argon2id run.
-    new_hash = None if problem else user_store.hash_password(new_password)
+    problem = validation.password_problem(new_password, current_app.config["PASSWORD_MAX_LENGTH"])
     with db.transaction():
         taken = one_time_tokens.take(token, one_time_tokens.PASSWORD_RESET)
         if taken is None:
             raise RuleBroken(BAD_TOKEN, field="token")
         user_id, binding = taken
-        user = user_store.lock(user_id)
+        user = users.reset_target(user_id, lock=True)
         if user is None or binding != one_time_tokens.digest(
-                mail_sender.password_binding(user.password_state)):
+                mail_sender.password_binding(user["password_state"])):
             raise RuleBroken(BAD_TOKEN, field="token")
         if problem:
             raise RuleBroken(f"'password' {problem}.", field="password")
-        user_store.set_password_hash(user_id, new_hash)  # bumps token_version: every token dies
-        user_store.end_sessions(user_id)
-        user_store.clear_login_failures(user_id)
+        # A new password logs the user out everywhere (users.revoke_everything).
+        users.update(user_id, password=new_password)
+        users.clear_failures(user_id)
         one_time_tokens.forget(user_id, one_time_tokens.PASSWORD_RESET)
         address = emails.get(user_id).verified
         if address:
-            mail_sender.queue("password_changed", {"to": address, "username": user.username})
+            mail_sender.queue("password_changed", {"to": address, "username": user["username"]})
         events.record("password_reset", user_id, origin)
     return user_id

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import app as app_module  # noqa: E402
 import db  # noqa: E402
 from accounts import events  # noqa: E402
-from rest import passwords  # noqa: E402
+from accounts import passwords  # noqa: E402
 
 PASSWORD = "bench-passphrase-1"
 

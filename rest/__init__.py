@@ -1,38 +1,34 @@
-"""The HTTP layer: one blueprint per resource, plus auth and errors."""
+"""The HTTP layer: request parsing, errors, middleware, and one blueprint per URL family.
+
+It may import accounts/, content/, config and db's exceptions; it runs no SQL
+itself. Low modules (errors, middleware, inputs, responses, pagination,
+conditional, token_auth, rate_limits) never import a blueprint module.
+Blueprints, by the URLs they answer:
+  login      /auth, /login, /rest-auth, / (the login page)
+  public     /public
+  sessions   /refresh, /logout, /logout-all, /sessions
+  users      /users, /register, /signup
+  posts      /users/<uid>/posts
+  authors    /authors, /author
+  jwks       /.well-known/jwks.json
+  openapi    /openapi.json
+  health     /healthz, /readyz, /metrics
+  password_reset   /password/forgot, /password/reset, /reset-password (page)
+  email            /email/verify, /email/verify/resend, /verify-email (page)
+  security_events  /users/<id>/events, /events
+"""
 
 
 def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
-    from rest.auth import bp as auth_bp
-    from rest.authors import bp as authors_bp
+    from rest import authors, health, jwks, login, openapi, posts, public, sessions, users
     from rest.inputs import PositiveId
-    from rest.keys import bp as keys_bp
-    from rest.login import bp as login_bp
-    from rest.observability import bp as observability_bp
-    from rest.pages import bp as pages_bp
-    from rest.posts import bp as posts_bp
-    from rest.registration import bp as registration_bp
-    from rest.sessions import bp as sessions_bp
-    from rest.spec import bp as spec_bp
-    from rest.users import bp as users_bp
 
     # `<id:name>` in any route: positive integers only, anything else is a 404.
     app.url_map.converters["id"] = PositiveId
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(login_bp)
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(registration_bp)
-    app.register_blueprint(users_bp)
-    app.register_blueprint(posts_bp)
-    app.register_blueprint(authors_bp)
-    app.register_blueprint(observability_bp)
-    app.register_blueprint(sessions_bp)
-    app.register_blueprint(keys_bp)
-    app.register_blueprint(spec_bp)
-    # Account email (issue 14).
-    from rest.email import bp as email_bp
-    from rest.password_reset import bp as password_reset_bp
-    from rest.security_events import bp as security_events_bp
-    app.register_blueprint(password_reset_bp)
-    app.register_blueprint(email_bp)
-    app.register_blueprint(security_events_bp)
+    for module in (login, public, users, posts, authors, sessions, jwks, openapi, health):
+        app.register_blueprint(module.bp)
+    # Account email (issue 14): password reset, email verification, security events.
+    from rest import email, password_reset, security_events
+    for module in (password_reset, email, security_events):
+        app.register_blueprint(module.bp)

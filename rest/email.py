@@ -2,14 +2,13 @@
 from flask import Blueprint, abort, current_app, jsonify, render_template
 
 from accounts import email_verification
-from rest import _domain_errors, inputs
-from rest import mail_limits as limits
-from rest.auth import current_user, token_required
+from rest import inputs, rate_limits
 from rest.errors import ApiError
+from rest.responses import no_content
+from rest.token_auth import current_user, token_required
 from rest.security_events import request_origin
 
 bp = Blueprint("email", __name__)
-_domain_errors.register(bp)
 
 
 @bp.before_request
@@ -20,7 +19,7 @@ def _account_email_on():
 
 
 @bp.post("/email/verify")
-@limits.token_limit
+@rate_limits.token_limit
 def verify():
     """Verify the address a verification token was sent to; 204."""
     body = inputs.json_object()
@@ -28,11 +27,11 @@ def verify():
     if not isinstance(body.get("token"), str):
         raise ApiError(400, "'token' is required and must be a string.", field="token")
     email_verification.verify(body["token"], origin=request_origin())
-    return _no_content()
+    return no_content()
 
 
 @bp.post("/email/verify/resend")
-@limits.forgot_limit
+@rate_limits.forgot_limit
 @token_required
 def resend():
     """Send a new verification message for the caller's pending address; 202."""
@@ -47,8 +46,3 @@ def verify_page():
     """The page a verification link opens; its script posts the fragment's token."""
     return render_template("verify_email.html")
 
-
-def _no_content():
-    response = current_app.response_class(status=204)
-    response.headers.pop("Content-Type", None)
-    return response

@@ -8,13 +8,12 @@ page with the token in the URL fragment, which the page's script posts here.
 from flask import Blueprint, abort, current_app, jsonify, render_template
 
 from accounts import password_reset
-from rest import _domain_errors, inputs
-from rest import mail_limits as limits
+from rest import inputs, rate_limits
 from rest.errors import ApiError
+from rest.responses import no_content
 from rest.security_events import request_origin
 
 bp = Blueprint("password_reset", __name__)
-_domain_errors.register(bp)
 
 FORGOT_ANSWER = ("If an account with a verified email address matches, "
                  "a message with a reset link is on its way.")
@@ -45,7 +44,7 @@ def forgot_identifier():
 
 
 @bp.post("/password/forgot")
-@limits.forgot_limit
+@rate_limits.forgot_limit
 def forgot():
     """Queue a reset link for the account named; 202 and the same body whatever it names."""
     name, value = forgot_identifier()
@@ -56,7 +55,7 @@ def forgot():
 
 
 @bp.post("/password/reset")
-@limits.token_limit
+@rate_limits.token_limit
 def reset():
     """Set a new password with a reset token; 204. Every session of the user is logged out."""
     body = inputs.json_object()
@@ -65,7 +64,7 @@ def reset():
         if not isinstance(body.get(name), str):
             raise ApiError(400, f"'{name}' is required and must be a string.", field=name)
     password_reset.reset(body["token"], body["password"], origin=request_origin())
-    return _no_content()
+    return no_content()
 
 
 @bp.get("/reset-password")
@@ -73,8 +72,3 @@ def reset_page():
     """The page a reset link opens (the token is in the fragment), or asks for a link."""
     return render_template("reset_password.html")
 
-
-def _no_content():
-    response = current_app.response_class(status=204)
-    response.headers.pop("Content-Type", None)
-    return response

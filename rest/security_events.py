@@ -6,10 +6,10 @@ for a non-admin, as on /users/<id>.
 from flask import Blueprint, has_request_context, jsonify, request
 
 from accounts import events
-from rest import limits, observability, pagination
-from rest.auth import current_user, token_required
+from rest import middleware, pagination, rate_limits
 from rest.errors import ApiError
-from rest.fields import utc_iso
+from rest.responses import utc_iso
+from rest.token_auth import current_user, token_required
 
 bp = Blueprint("security_events", __name__)
 events.read_origin_with(lambda: request_origin())
@@ -19,8 +19,8 @@ def request_origin():
     """The Origin of the current request (client address, user agent, request id) for events."""
     if not has_request_context():
         return events.NOWHERE
-    request_id = observability.request_id()
-    return events.Origin(ip=limits.client_ip(), user_agent=request.headers.get("User-Agent") or None,
+    request_id = middleware.request_id()
+    return events.Origin(ip=rate_limits.client_ip(), user_agent=request.headers.get("User-Agent") or None,
                          request_id=None if request_id == "-" else request_id)
 
 

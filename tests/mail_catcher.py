@@ -2,19 +2,14 @@
 import email
 import email.policy
 import re
-import socket
 import threading
 import time
 
 from aiosmtpd.controller import Controller
 
+from support import free_port
+
 LINK = re.compile(r"/(reset-password|verify-email)#token=([A-Za-z0-9_-]+)")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _Keeper:
