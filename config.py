@@ -286,3 +286,7 @@ def check_mail(config):
     if production and config["ACCOUNT_EMAIL"] and not host:
         raise ConfigError("ACCOUNT_EMAIL is on but MAIL_HOST is not set: set MAIL_HOST "
                           "(and MAIL_FROM, PUBLIC_URL) or ACCOUNT_EMAIL=false")
+    loopback = re.match(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)", public_url)
+    if production and config["ACCOUNT_EMAIL"] and not public_url.startswith("https://") and not loopback:
+        raise ConfigError(f"PUBLIC_URL is {public_url!r}: reset links must use https:// in production "
+                          "(plain http only for 127.0.0.1 or localhost)")

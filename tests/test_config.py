@@ -134,7 +134,13 @@ def test_account_email_default(env, on):
     ({"MAIL_SECURITY": "ssl"}, "MAIL_SECURITY must be one of: none, starttls, tls"),
     ({"PUBLIC_URL": "accounts.example.com"}, "PUBLIC_URL must be an http"),
     ({"PUBLIC_URL": "https://accounts.example.com/#x"}, "PUBLIC_URL must be an http"),
+    ({"PUBLIC_URL": "http://accounts.example.com"}, "reset links must use https:// in production"),
 ])
 def test_mail_settings_are_checked(env, message):
     with pytest.raises(config.ConfigError, match=message):
         config.validate(_production(MAIL_HOST="smtp.example.com", **env))
+
+
+@pytest.mark.parametrize("url", ["https://accounts.example.com", "http://127.0.0.1:5000", "http://localhost"])
+def test_public_url_in_production_is_https_or_loopback(url):
+    config.validate(_production(MAIL_HOST="smtp.example.com", PUBLIC_URL=url))
