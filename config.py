@@ -3,6 +3,7 @@
 Every variable is listed in `.env.example` with its default. Insecure defaults
 exist only for development and tests; `check_production()` refuses them.
 """
+import email.utils
 import os
 import re
 
@@ -278,6 +279,10 @@ def check_mail(config):
     host = config.get("MAIL_HOST", "")
     if config.get("ACCOUNT_EMAIL") is None:
         config["ACCOUNT_EMAIL"] = bool(host) or not production
+    sender = config.get("MAIL_FROM", "no-reply@localhost")
+    if any(c in sender for c in "\r\n\0") or "@" not in email.utils.parseaddr(sender)[1]:
+        raise ConfigError(f"MAIL_FROM must be one address, optionally with a name "
+                          f"('Accounts <no-reply@example.com>'), got {sender!r}")
     if config.get("MAIL_SECURITY", "starttls") not in MAIL_SECURITIES:
         raise ConfigError(f"MAIL_SECURITY must be one of: {', '.join(MAIL_SECURITIES)}")
     public_url = config.get("PUBLIC_URL", "http://127.0.0.1:5000")

@@ -135,6 +135,8 @@ def test_account_email_default(env, on):
     ({"PUBLIC_URL": "accounts.example.com"}, "PUBLIC_URL must be an http"),
     ({"PUBLIC_URL": "https://accounts.example.com/#x"}, "PUBLIC_URL must be an http"),
     ({"PUBLIC_URL": "http://accounts.example.com"}, "reset links must use https:// in production"),
+    ({"MAIL_FROM": "no-reply@example.com\r\nBcc: eve@example.net"}, "MAIL_FROM must be one address"),
+    ({"MAIL_FROM": "nobody"}, "MAIL_FROM must be one address"),
 ])
 def test_mail_settings_are_checked(env, message):
     with pytest.raises(config.ConfigError, match=message):

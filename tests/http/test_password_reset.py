@@ -471,3 +471,14 @@ def test_the_sender_logs_in_with_mail_username_and_password(make_app):
         assert [m["rcpt"] for m in keeper.messages] == [["hal@example.test"]]
     finally:
         controller.stop()
+
+
+def test_token_redemptions_are_throttled_per_address(make_app):
+    """One RATELIMIT_TOKEN budget per client address, shared by /password/reset and /email/verify."""
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_TOKEN="3/minute").test_client()
+    assert [client.post("/password/reset", json={"token": "x", "password": NEW_PASSWORD}).status_code,
+            client.post("/password/reset", json={"token": "x", "password": NEW_PASSWORD}).status_code,
+            client.post("/email/verify", json={"token": "x"}).status_code] == [422, 422, 422]
+    refused = client.post("/email/verify", json={"token": "x"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert refused.get_json()["description"].startswith("Too many attempts")
