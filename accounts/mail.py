@@ -32,7 +32,14 @@ SUBJECTS = {
 
 
 class TransientFailure(Exception):
-    """The server could not take the message now (down, 4xx): try again later."""
+    """The server could not take the message now (down, 4xx): try again later.
+
+    `unreachable`: the server did not answer at all (the next message would fare no better).
+    """
+
+    def __init__(self, message, unreachable=False):
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class PermanentFailure(Exception):
@@ -82,7 +89,9 @@ def deliver(message):
     except smtplib.SMTPResponseException as exc:
         kind = PermanentFailure if exc.smtp_code >= 500 else TransientFailure
         raise kind(f"SMTP {exc.smtp_code}") from None
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
+        raise TransientFailure(f"{type(exc).__name__}: {exc}", unreachable=True) from None
+    except smtplib.SMTPException as exc:
         raise TransientFailure(f"{type(exc).__name__}: {exc}") from None
 
 

@@ -31,8 +31,12 @@ from accounts import emails, events, mail, one_time_tokens, outbox, users
 log = logging.getLogger(__name__)
 
 EXTENSION = "mail_sender"
-BATCH = 10
-LEASE = 60          # seconds a claim lasts: longer than one SMTP delivery can take
+BATCH = 5
+# A claim must outlast the batch's deliveries (each socket operation may take
+# MAIL_TIMEOUT; a message needs a handful), or a second sender would take rows
+# the first is still sending. A crashed sender's rows wait this long.
+LEASE_SLACK = 60
+OPERATIONS_PER_MESSAGE = 3
 IDLE_WAIT = 5.0     # seconds between polls when nothing is queued (other processes may queue)
 KEEP_DONE = 7 * 24 * 3600  # finished rows kept this long for operators, then purged
 PURGE_ONE_IN = 100
@@ -117,13 +121,24 @@ def backoff(attempts):
 
 def deliver_due(batch=BATCH):
     """Claim and process up to `batch` due rows; return how many were claimed."""
-    items = outbox.claim(batch, LEASE)
+    items = outbox.claim(batch, lease_seconds(batch))
+    unreachable = None
     for item in items:
-        _process(item)
+        if unreachable is not None:
+            # The server did not answer a moment ago: do not spend a timeout per row.
+            _retry_or_give_up(item, f"not tried: {unreachable}")
+            continue
+        unreachable = _process(item)
     return len(items)
 
 
+def lease_seconds(batch):
+    """How long a claim of `batch` rows lasts: longer than delivering them can take."""
+    return LEASE_SLACK + batch * OPERATIONS_PER_MESSAGE * current_app.config["MAIL_TIMEOUT"]
+
+
 def _process(item):
+    """Send one claimed row and mark it; the failure text when the server is unreachable, else None."""
     try:
         message = HANDLERS[item.kind](item.payload)
     except db.DatabaseUnavailable as exc:
@@ -144,7 +159,7 @@ def _process(item):
         return
     except mail.TransientFailure as exc:
         _retry_or_give_up(item, str(exc))
-        return
+        return str(exc) if exc.unreachable else None
     outbox.finish(item, outbox.SENT)
 
 
