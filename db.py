@@ -24,6 +24,8 @@ from dbutils.pooled_db import PooledDB
 from flask import current_app, g
 
 IntegrityError = pymysql.err.IntegrityError
+# Above every INT UNSIGNED id: the "before" of a first page in keyset pagination.
+ABOVE_ALL_IDS = 4294967296
 DUPLICATE_KEY = 1062
 # Errors that mean "the database cannot answer now", not "the query is wrong".
 _UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
