@@ -144,3 +144,20 @@ def test_login_events_written_in_the_background_arrive_with_the_request_s_time_a
         ("login_succeeded", None)]
     assert all(r["ip"] == "127.0.0.1" and r["user_agent"] == "events-test/2.0"
                and r["request_id"] == "req-events-0001" and 0 <= r["age"] <= 5 for r in rows)
+
+
+def test_deliver_mail_runs_the_outbox_once(make_app, make_user):
+    from mail_catcher import MailCatcher
+    catcher = MailCatcher().start()
+    try:
+        app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=catcher.port, MAIL_SECURITY="none")
+        user = make_user("ivy")
+        with app.app_context():
+            db.execute("INSERT INTO user_email (user_id, email) VALUES (%s, 'ivy@example.test')", (user["id"],))
+            db.close_db()
+        assert app.test_client().post("/password/forgot", json={"username": "ivy"}).status_code == 202
+        result = app.test_cli_runner().invoke(args=["deliver-mail"])
+        assert result.exit_code == 0 and result.output == "processed 1 outbox rows\n"
+        assert [m["rcpt"] for m in catcher.wait_for(1)] == [["ivy@example.test"]]
+    finally:
+        catcher.stop()
