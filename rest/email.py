@@ -5,8 +5,8 @@ from accounts import email_verification
 from rest import inputs, rate_limits
 from rest.errors import ApiError
 from rest.responses import no_content
+from rest.middleware import request_origin
 from rest.token_auth import current_user, token_required
-from rest.security_events import request_origin
 
 bp = Blueprint("email", __name__)
 

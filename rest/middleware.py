@@ -30,9 +30,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 
 import db
+from accounts import events
 
 access_log = logging.getLogger("jwt_api.access")
 
@@ -245,9 +246,22 @@ def _cors(response):
     return response
 
 
+def request_origin():
+    """Where the current request comes from, for security events: client address, user agent, request id.
+
+    Outside a request (CLI, sender thread) it is events.NOWHERE.
+    """
+    if not has_request_context():
+        return events.NOWHERE
+    rid = request.environ.get(REQUEST_ID_KEY)
+    return events.Origin(ip=request.remote_addr or None,
+                         user_agent=request.headers.get("User-Agent") or None, request_id=rid)
+
+
 def init_app(app):
     """Wrap the app in RequestLog and SecurityHeaders; CORS and metrics hooks only when configured."""
     _setup_access_log()
+    events.read_origin_with(request_origin)  # the domain records events without reading the request
     app.wsgi_app = RequestLog(app.wsgi_app, app.config["ACCESS_LOG"])
     if app.config["METRICS_ENABLED"]:
         app.after_request(_observe)

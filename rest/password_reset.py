@@ -11,7 +11,7 @@ from accounts import password_reset
 from rest import inputs, rate_limits
 from rest.errors import ApiError
 from rest.responses import no_content
-from rest.security_events import request_origin
+from rest.middleware import request_origin
 
 bp = Blueprint("password_reset", __name__)
 

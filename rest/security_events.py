@@ -3,25 +3,15 @@
 Keyset-paginated, newest first, like every list. Another user's id is a 404
 for a non-admin, as on /users/<id>.
 """
-from flask import Blueprint, has_request_context, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from accounts import events
-from rest import middleware, pagination, rate_limits
+from rest import pagination
 from rest.errors import ApiError
 from rest.responses import utc_iso
 from rest.token_auth import current_user, token_required
 
 bp = Blueprint("security_events", __name__)
-events.read_origin_with(lambda: request_origin())
-
-
-def request_origin():
-    """The Origin of the current request (client address, user agent, request id) for events."""
-    if not has_request_context():
-        return events.NOWHERE
-    request_id = middleware.request_id()
-    return events.Origin(ip=rate_limits.client_ip(), user_agent=request.headers.get("User-Agent") or None,
-                         request_id=None if request_id == "-" else request_id)
 
 
 def event_json(row):
