@@ -38,12 +38,15 @@ system-deps:
 	fi
 
 # A private .env with a fresh signing secret; never overwrites an existing one.
+# APP_ENV=development: `make run` is the way to a working demo (sql/seed.sql's
+# users load); a deployment sets APP_ENV=production (README, "Running in production").
 .env:
-	sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')|" \
+	sed -e "s|^APP_ENV=.*|APP_ENV=development|" \
+	    -e "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')|" \
 	    -e "s|^MYSQL_ROOT_PASSWORD=.*|MYSQL_ROOT_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    -e "s|^MYSQL_PASSWORD=.*|MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    .env.example > .env
-	@echo "wrote .env with a new SECRET_KEY and MySQL container passwords"
+	@echo "wrote .env (APP_ENV=development) with a new SECRET_KEY and MySQL container passwords"
 
 secret:
 	@python3 -c 'import secrets; print(secrets.token_urlsafe(48))'

@@ -75,10 +75,34 @@ def init_db_command():
     click.echo(f"schema loaded into {current_app.config['DB_NAME']}")
 
 
+DEMO_REFUSED = (
+    "APP_ENV=production: sql/seed.sql holds demo users whose passwords are published "
+    "(admin/admin-demo-password); not loaded. Create your admin with "
+    "`flask --app app create-user --admin NAME`, or pass --demo-data to load the demo anyway"
+)
+NO_USERS_YET = "no users yet: create an admin with `flask --app app create-user --admin NAME`"
+demo_data_option = click.option(
+    "--demo-data", is_flag=True,
+    help="Load sql/seed.sql even under APP_ENV=production (its passwords are public).")
+
+
+def demo_data_allowed(forced):
+    """True when sql/seed.sql may be loaded: outside production, or when forced by --demo-data."""
+    return forced or current_app.config["APP_ENV"] != "production"
+
+
+def has_users():
+    """True if the configured database has at least one account."""
+    return db.one("SELECT EXISTS (SELECT 1 FROM user) AS found")["found"] == 1
+
+
 @click.command("seed")
 @with_appcontext
-def seed_command():
-    """Load the demo data of sql/seed.sql (idempotent). Never in production."""
+@demo_data_option
+def seed_command(demo_data):
+    """Load the demo data of sql/seed.sql (idempotent). Refused under production without --demo-data."""
+    if not demo_data_allowed(demo_data):
+        _fail(DEMO_REFUSED)
     try:
         run_sql_file("seed.sql")
     except db.DatabaseUnavailable as exc:
@@ -88,17 +112,31 @@ def seed_command():
 
 @click.command("bootstrap")
 @with_appcontext
-def bootstrap_command():
-    """Create the database, schema and demo data when they are missing (make run)."""
+@demo_data_option
+def bootstrap_command(demo_data):
+    """Create the database and schema when missing, and the demo data too outside production (make run).
+
+    Under APP_ENV=production a new database gets the schema only, so no account
+    with a known password exists; the message says how to create the admin.
+    """
+    seed = demo_data_allowed(demo_data)
     try:
         create_database()
         fresh = not schema_loaded()
         run_sql_file("schema.sql")
-        if fresh:
+        if fresh and seed:
             run_sql_file("seed.sql")
+        empty = not has_users()
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
-    click.echo("database ready" + (" (schema and demo data loaded)" if fresh else ""))
+    if fresh and seed:
+        click.echo("database ready (schema and demo data loaded)")
+    elif fresh:
+        click.echo("database ready (schema loaded; no demo data under APP_ENV=production)")
+    else:
+        click.echo("database ready")
+    if empty:
+        click.echo(NO_USERS_YET)
 
 
 @click.command("create-user")

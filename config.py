@@ -144,6 +144,9 @@ def from_env(env=None):
     }
 
 
+# The only environments there are: any other spelling ("prod", "Production",
+# "staging") would silently skip the production guard, so it is refused.
+APP_ENVS = ("development", "test", "production")
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
@@ -155,6 +158,7 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 def validate(config):
     """Check values that no environment may get wrong; raises ConfigError."""
+    _check_app_env(config)
     if config["DB_SSL_MODE"] not in SSL_MODES:
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
@@ -164,6 +168,12 @@ def validate(config):
     _check_cors(config)
     _check_redis(config)
     check_production(config)
+
+
+def _check_app_env(config):
+    if config.get("APP_ENV") not in APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of: {', '.join(APP_ENVS)} "
+                          f"(got {config.get('APP_ENV')!r})")
 
 
 def _check_keys(config):
