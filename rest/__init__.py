@@ -5,6 +5,7 @@ def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
     from rest.auth import bp as auth_bp
     from rest.authors import bp as authors_bp
+    from rest.docs import bp as docs_bp
     from rest.inputs import PositiveId
     from rest.keys import bp as keys_bp
     from rest.login import bp as login_bp
@@ -29,3 +30,4 @@ def register_blueprints(app):
     app.register_blueprint(sessions_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(spec_bp)
+    app.register_blueprint(docs_bp)
