@@ -19,6 +19,9 @@ keepalive = 5
 # master with a one-line "Error: ..." before any worker starts.
 preload_app = True
 accesslog = None  # the app logs one JSON line per request itself
+# No gunicornc control socket: signals (HUP, TERM) are the interface, and its
+# default path under $HOME does not exist in the image (HOME=/nonexistent).
+control_socket_disable = True
 errorlog = "-"
 
 
@@ -39,3 +42,16 @@ def child_exit(server, worker):
         from rest import metrics
 
         metrics.mark_process_dead(worker.pid)
+
+
+def when_ready(server):
+    """Say where the service answers (make run's last words), and the demo logins in development."""
+    import sys
+
+    application = server.app.wsgi()  # preloaded: the app the workers run
+    for host, port in (a for a in server.cfg.address if isinstance(a, tuple)):
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        print(f"serving {base}/  (API docs: {base}/docs)", file=sys.stderr, flush=True)
+    if application.config["APP_ENV"] == "development":
+        print("demo logins (sql/seed.sql, development only): roy / roy, alice / alice-demo-password, "
+              "admin / admin-demo-password", file=sys.stderr, flush=True)
