@@ -36,6 +36,13 @@ def on_starting(server):
                 os.remove(os.path.join(folder, name))
 
 
+def post_fork(server, worker):
+    """Each new worker reads the key files again, so `flask keys rotate` + `kill -HUP` signs with the new key."""
+    import app
+
+    app.reload_keys(server.app.wsgi())
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the merged /metrics."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
