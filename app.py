@@ -16,6 +16,24 @@ from rest import errors, hardening, keys, limits, observability, register_bluepr
 log = logging.getLogger(__name__)
 
 
+def _config_error_in_one_line(kind, value, traceback):
+    """sys.excepthook: an uncaught ConfigError prints `error: <how to fix it>`, not a traceback.
+
+    `flask <command>` builds the app through create_app() outside any of our
+    code, so a bad setting (DB_PORT=abc, a short SECRET_KEY in production)
+    would otherwise reach the user as a traceback. Other exceptions keep the
+    default report.
+    """
+    if issubclass(kind, settings.ConfigError):
+        sys.stderr.write(f"error: {value}\n")
+    else:
+        _default_excepthook(kind, value, traceback)
+
+
+_default_excepthook = sys.excepthook
+sys.excepthook = _config_error_in_one_line
+
+
 def create_app(config=None, env=None):
     """Build the app: defaults, then the environment (and .env), then `config`.
 

@@ -22,10 +22,19 @@ def _fail(message):
 
 
 def _unreachable(exc):
+    """Exit 1 with what went wrong with the database, and the setting that fixes it."""
     config = current_app.config
+    refusal = db.credentials_refused(exc)
+    if refusal:
+        _fail(
+            f"the MySQL server at {config['DB_HOST']}:{config['DB_PORT']} refused the credentials "
+            f"of DB_USER={config['DB_USER']!r} ({refusal}); "
+            "set DB_USER and DB_PASSWORD in .env to an account of that server (for the "
+            "docker compose database: MYSQL_USER and MYSQL_PASSWORD)."
+        )
     _fail(
-        f"cannot reach MySQL at {config['DB_HOST']}:{config['DB_PORT']} ({exc}).\n"
-        "Start one with `docker compose up -d db`, or set DB_HOST, DB_PORT, DB_USER "
+        f"cannot reach MySQL at {config['DB_HOST']}:{config['DB_PORT']} ({exc}); "
+        "start one with `docker compose up -d db`, or set DB_HOST, DB_PORT, DB_USER "
         "and DB_PASSWORD in .env."
     )
 

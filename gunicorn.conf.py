@@ -26,8 +26,32 @@ errorlog = "-"
 
 
 
+def _refuse_a_busy_address(server):
+    """Exit with one line naming GUNICORN_BIND when another process listens on its address.
+
+    gunicorn itself would print "Connection in use" five times, retrying,
+    and never name the setting.
+    """
+    import socket
+    import sys
+
+    for address in server.cfg.address:
+        if not isinstance(address, tuple):
+            continue  # a unix socket path
+        host, port = address[0], address[1]
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                sys.exit(f"error: {host}:{port} is in use ({exc.strerror}); stop the server "
+                         f"listening there, or set GUNICORN_BIND to another address, "
+                         f"e.g. GUNICORN_BIND={host}:{port + 1}")
+
+
 def on_starting(server):
-    """Empty PROMETHEUS_MULTIPROC_DIR: an earlier run's worker files would be summed in."""
+    """Refuse a busy address; empty PROMETHEUS_MULTIPROC_DIR (an earlier run's files would be summed in)."""
+    _refuse_a_busy_address(server)
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         os.makedirs(folder, exist_ok=True)
