@@ -178,12 +178,15 @@ def create_user_command(username, admin):
 @click.command("hash-password")
 @with_appcontext
 def hash_password_command():
-    """Print an argon2id hash to paste into a mysql INSERT (password prompted or from stdin)."""
+    """Print an argon2id hash to paste into a mysql INSERT (password prompted or from stdin).
+
+    The password must pass the rules the API applies (length, common
+    passwords): a hash pasted into SQL is not checked again.
+    """
     password = _read_password()
-    if not password:
-        _fail("the password is empty")
-    if len(password) > current_app.config["PASSWORD_MAX_LENGTH"]:
-        _fail(f"the password is longer than {current_app.config['PASSWORD_MAX_LENGTH']} characters")
+    problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
+    if problem:
+        _fail(f"password {problem}")
     click.echo(passwords.hash_password(password))
 
 
