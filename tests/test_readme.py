@@ -101,3 +101,17 @@ def test_the_venv_flask_commands(server, tmp_path):
         outputs.append(result.stdout.strip())
     assert outputs[0].startswith("$argon2id$")
     assert outputs[1] == "created user carol"
+
+
+@pytest.mark.parametrize("app_env, demo", [("development", True), ("production", False)])
+def test_the_server_says_where_it_answers_and_in_development_how_to_log_in(tmp_path, app_env, demo):
+    """`make run` ends with gunicorn's start: the URL, the docs URL, and the demo logins in development."""
+    server = start_live_server(tmp_path, APP_ENV=app_env)
+    try:
+        lines = server.stderr_text().splitlines()
+    finally:
+        stop_live_server(server)
+    assert f"serving {server.url}/  (API docs: {server.url}/docs)" in lines
+    logins = ("demo logins (sql/seed.sql, development only): roy / roy, "
+              "alice / alice-demo-password, admin / admin-demo-password")
+    assert (logins in lines) is demo
