@@ -38,7 +38,8 @@ import db  # noqa: E402
 import jsonhttp  # noqa: E402
 import load_data  # noqa: E402
 import procs  # noqa: E402
-from rest import pagination, passwords  # noqa: E402
+from accounts import passwords  # noqa: E402
+from rest import pagination  # noqa: E402
 
 WORKERS = 4
 CONNECTIONS = 32
@@ -563,7 +564,8 @@ def last_page_paths(application, user_id):
 
 def explain(application, user_id):
     """EXPLAIN of the first- and last-page queries, with the SQL the service runs."""
-    from rest import posts, users
+    from accounts import users
+    from content import posts
     cursors = {}
     with application.app_context():
         first_post = db.many("SELECT id FROM post WHERE user_id = %s ORDER BY id ASC LIMIT %s",
@@ -572,9 +574,9 @@ def explain(application, user_id):
         cursors["post"] = first_post[-1]["id"]
         cursors["user"] = first_user[-1]["id"]
         queries = {
-            "posts first page": (posts.POSTS_PAGE, (user_id, posts.NO_ID, PAGE + 1)),
+            "posts first page": (posts.POSTS_PAGE, (user_id, db.ABOVE_ALL_IDS, PAGE + 1)),
             "posts last page": (posts.POSTS_PAGE, (user_id, cursors["post"], PAGE + 1)),
-            "users first page": (users.USERS_PAGE, (users.NO_ID, PAGE + 1)),
+            "users first page": (users.USERS_PAGE, (db.ABOVE_ALL_IDS, PAGE + 1)),
             "users last page": (users.USERS_PAGE, (cursors["user"], PAGE + 1)),
         }
         return {name: {"sql": " ".join(sql.split()), "plan": db.many("EXPLAIN " + sql, params)}

@@ -4,12 +4,12 @@ import pytest
 import app as app_module
 import config
 import db
-from conftest import drop_database
+from support import ROOT, drop_database
 
 STRONG = "s" * 48
 
 
-@pytest.mark.parametrize("name", ["prod", "Production", "staging", "PRODUCTION", "dev", ""])
+@pytest.mark.parametrize("name", ["prod", "Production", "staging", "PRODUCTION", "dev", " production"])
 def test_any_other_app_env_is_refused_in_one_line(name):
     with pytest.raises(config.ConfigError) as caught:
         app_module.create_app(env={"APP_ENV": name, "SECRET_KEY": "short"})
@@ -23,9 +23,10 @@ def test_the_three_names_start(name):
     assert app.config["APP_ENV"] == name
 
 
-def test_unset_app_env_means_production():
+@pytest.mark.parametrize("env", [{}, {"APP_ENV": ""}])
+def test_unset_or_empty_app_env_means_production(env):
     with pytest.raises(config.ConfigError, match="SECRET_KEY is not set"):
-        app_module.create_app(env={})
+        app_module.create_app(env=env)
 
 
 def _users(app):
@@ -92,7 +93,6 @@ def test_development_bootstrap_loads_the_demo(make_app, fresh_database):
 def test_make_env_writes_development_and_flask_app(tmp_path):
     """`make run`'s .env is the demo's: development (demo data), and `flask` finds the app alone."""
     import subprocess
-    from conftest import ROOT
     for name in ("Makefile", ".env.example"):
         (tmp_path / name).write_text((ROOT / name).read_text())
     subprocess.run(["make", "-s", ".env"], cwd=tmp_path, check=True, capture_output=True, timeout=30)

@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, create_database, drop_database, server_config, _free_port
+from support import ROOT, create_database, drop_database, server_config, free_port
+
+pytestmark = pytest.mark.live
 
 NOBODY = 65534
 
@@ -168,7 +170,7 @@ def test_the_image_command_starts_as_nobody_on_a_read_only_tree(image_tree, tmp_
     assert env["DB_HOST"] == "db" and env["APP_ENV"] == "production"
     database = create_database(prefix="test_image")
     server = server_config(database)
-    port = _free_port()
+    port = free_port()
     env.update({"DB_HOST": server["DB_HOST"], "DB_PORT": str(server["DB_PORT"]),
                 "DB_USER": server["DB_USER"], "DB_PASSWORD": server["DB_PASSWORD"],
                 "DB_NAME": database, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2"})

@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 WRITTEN = [
     ".env",                                # make .env: secrets

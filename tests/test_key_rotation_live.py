@@ -15,8 +15,10 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, SECRET, server_config, start_live_server, stop_live_server
-from rest import keys
+from support import ROOT, SECRET, server_config, start_live_server, stop_live_server
+from accounts import keys
+
+pytestmark = pytest.mark.live
 
 
 def _header(token):
@@ -83,7 +85,7 @@ def test_rotate_and_hup_sign_with_the_new_key_without_logging_anyone_out(tmp_pat
         # ten answers in a row come from new workers.
         deadline, streak = time.monotonic() + 30, 0
         while streak < 10:
-            assert time.monotonic() < deadline, server.stderr_text()[-3000:]
+            assert time.monotonic() < deadline, server.log()[-3000:]
             streak = streak + 1 if _kids_in_jwks(server.url) == [new_kid, old_kid] else 0
             time.sleep(0.05 if streak else 0.2)
 
@@ -116,8 +118,8 @@ def test_a_broken_key_file_at_hup_keeps_the_workers_signing_with_the_old_key(tmp
         (folder / "signing.pem").write_bytes(b"not a key")
         os.kill(server.process.pid, signal.SIGHUP)
         deadline = time.monotonic() + 30
-        while "keys not reloaded" not in server.stderr_text():
-            assert time.monotonic() < deadline, server.stderr_text()[-3000:]
+        while "keys not reloaded" not in server.log():
+            assert time.monotonic() < deadline, server.log()[-3000:]
             time.sleep(0.2)
         status, body = _call(server.url + "/auth", {"username": "roy", "password": "roy"})
         assert status == 200 and _header(body["access_token"])["kid"] == kid

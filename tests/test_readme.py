@@ -12,7 +12,9 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, require_tool, server_config, start_live_server, stop_live_server
+from support import ROOT, require_tool, server_config, start_live_server, stop_live_server
+
+pytestmark = pytest.mark.live
 
 
 def _blocks():
@@ -108,7 +110,7 @@ def test_the_server_says_where_it_answers_and_in_development_how_to_log_in(tmp_p
     """`make run` ends with gunicorn's start: the URL, the docs URL, and the demo logins in development."""
     server = start_live_server(tmp_path, APP_ENV=app_env)
     try:
-        lines = server.stderr_text().splitlines()
+        lines = server.log().splitlines()
     finally:
         stop_live_server(server)
     assert f"serving {server.url}/  (API docs: {server.url}/docs)" in lines

@@ -7,7 +7,9 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, server_config
+from support import ROOT, server_config
+
+pytestmark = pytest.mark.live
 
 FLASK = str(ROOT / ".venv" / "bin" / "flask")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
