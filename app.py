@@ -129,9 +129,24 @@ def reload_keys(app):
                   exc, app.extensions["keyring"].signing.kid)
 
 
+def dev_server_address(bind):
+    """(host, port) of GUNICORN_BIND for `python app.py`; ConfigError for what it cannot serve.
+
+    The development server answers where gunicorn would, so a README URL or
+    a busy port means the same thing for both.
+    """
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or host.startswith("unix"):
+        raise settings.ConfigError(
+            f"GUNICORN_BIND={bind!r}: `python app.py` needs HOST:PORT, e.g. 127.0.0.1:5000")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 if __name__ == "__main__":
     try:
         application = create_app()
+        host, port = dev_server_address(application.config["GUNICORN_BIND"])
+        settings.refuse_busy_address(host, port)
     except settings.ConfigError as exc:
         sys.exit(f"error: {exc}")
-    application.run(host="127.0.0.1", port=5000)
+    application.run(host=host, port=port)

@@ -243,3 +243,22 @@ def check_production(config):
         raise ConfigError(
             f"SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; {SECRET_HINT}"
         )
+
+
+def refuse_busy_address(host, port):
+    """ConfigError naming GUNICORN_BIND when another process already listens on host:port.
+
+    Both servers would otherwise fail in their own words: gunicorn prints
+    "Connection in use" five times, retrying, and never names the setting.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{host}:{port} is in use ({exc.strerror}); stop the server listening there, "
+                f"or set GUNICORN_BIND to another address, e.g. GUNICORN_BIND={host}:{port + 1}"
+            ) from None

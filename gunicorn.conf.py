@@ -33,26 +33,13 @@ _METRICS_DIR = _settings["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def _refuse_a_busy_address(server):
-    """Exit with one line naming GUNICORN_BIND when another process listens on its address.
-
-    gunicorn itself would print "Connection in use" five times, retrying,
-    and never name the setting.
-    """
-    import socket
-    import sys
-
+    """Exit with one line naming GUNICORN_BIND when another process listens on its address."""
     for address in server.cfg.address:
-        if not isinstance(address, tuple):
-            continue  # a unix socket path
-        host, port = address[0], address[1]
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        if isinstance(address, tuple):  # not a unix socket path
             try:
-                probe.bind((host, port))
-            except OSError as exc:
-                sys.exit(f"error: {host}:{port} is in use ({exc.strerror}); stop the server "
-                         f"listening there, or set GUNICORN_BIND to another address, "
-                         f"e.g. GUNICORN_BIND={host}:{port + 1}")
+                _config.refuse_busy_address(address[0], address[1])
+            except _config.ConfigError as exc:
+                sys.exit(f"error: {exc}")
 
 
 def on_starting(server):

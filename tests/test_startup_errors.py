@@ -13,6 +13,7 @@ pytestmark = pytest.mark.live
 
 FLASK = str(ROOT / ".venv" / "bin" / "flask")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
 STRONG = "k" * 48
 
 
@@ -54,8 +55,10 @@ def test_make_run_runs_bootstrap_then_gunicorn():
      "error: SECRET_KEY is shorter than 32 bytes; generate one with: python -c"),
     ({"DB_PORT": "abc"}, "error: DB_PORT must be an integer, got 'abc'"),
     ({"APP_ENV": "prod"}, "error: APP_ENV must be one of: development, test, production (got 'prod')"),
+    ({"GUNICORN_WORKERS": "zero"}, "error: GUNICORN_WORKERS must be an integer, got 'zero'"),
 ])
-@pytest.mark.parametrize("command", [[FLASK, "bootstrap"], [GUNICORN, "-c", "gunicorn.conf.py"]])
+@pytest.mark.parametrize("command", [[FLASK, "bootstrap"], [GUNICORN, "-c", "gunicorn.conf.py"],
+                                     [PYTHON, "app.py"]])
 def test_bad_settings_stop_bootstrap_and_gunicorn_in_one_line(command, settings, expected):
     line = _the_error(_run(command, **settings))
     # gunicorn writes its own "Error: " before the message.
@@ -81,14 +84,45 @@ def test_an_unreachable_server_says_how_to_start_one():
     assert "docker compose up -d db" in line and "refused the credentials" not in line
 
 
-def test_a_busy_port_names_gunicorn_bind_once():
+@pytest.mark.parametrize("command", [[GUNICORN, "-c", "gunicorn.conf.py"], [PYTHON, "app.py"]])
+def test_a_busy_port_names_gunicorn_bind_once(command):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = _run([GUNICORN, "-c", "gunicorn.conf.py"], GUNICORN_BIND=f"127.0.0.1:{port}")
+        result = _run(command, GUNICORN_BIND=f"127.0.0.1:{port}")
     line = _the_error(result)
     assert line == (f"error: 127.0.0.1:{port} is in use (Address already in use); stop the server "
                     f"listening there, or set GUNICORN_BIND to another address, "
                     f"e.g. GUNICORN_BIND=127.0.0.1:{port + 1}")
     assert "Connection in use" not in result.stderr and "Retrying" not in result.stderr
+
+
+def test_python_app_py_serves_on_gunicorn_bind(tmp_path):
+    """The tutorials' `python app.py` answers where gunicorn would: GUNICORN_BIND, not a fixed 5000."""
+    import time
+    import urllib.request
+    from support import free_port, stop_process
+    port = free_port()
+    log = tmp_path / "dev-server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([PYTHON, "app.py"], cwd=ROOT, env=_env(GUNICORN_BIND=f"127.0.0.1:{port}"),
+                                   stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+    finally:
+        stop_process(process)
+
+
+@pytest.mark.parametrize("bind", ["unix:/tmp/jwt-api.sock", "127.0.0.1", "127.0.0.1:http"])
+def test_python_app_py_explains_a_bind_it_cannot_serve(bind):
+    line = _the_error(_run([PYTHON, "app.py"], GUNICORN_BIND=bind))
+    assert line == f"error: GUNICORN_BIND={bind!r}: `python app.py` needs HOST:PORT, e.g. 127.0.0.1:5000"
