@@ -36,6 +36,14 @@ system-deps:
 	    echo "install Debian's chromium and wrk (sudo apt-get install chromium wrk)"; exit 1; \
 	  fi; \
 	fi
+	@# The mysql client: tests/test_readme.py runs the README's mysql recipe as written.
+	@if ! command -v mysql >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-client-core >/dev/null; \
+	  else \
+	    echo "install Debian's mariadb-client-core (sudo apt-get install mariadb-client-core)"; exit 1; \
+	  fi; \
+	fi
 
 # A private .env with a fresh signing secret; never overwrites an existing one.
 # APP_ENV=development: `make run` is the way to a working demo (sql/seed.sql's

@@ -126,7 +126,7 @@ def _as_nobody(command):
     """`command` run as uid/gid 65534 with no groups and no capability to write anything of root's.
 
     When the venv's interpreter lives where other users cannot go (a Python
-    installed under /root), the user keeps CAP_DAC_READ_SEARCH alone: it may
+    installed in root's home folder), the user keeps CAP_DAC_READ_SEARCH alone: it may
     read any file, as the image's user reads its own installed Python, but
     still write none.
     """
