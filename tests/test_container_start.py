@@ -7,7 +7,9 @@ WORKDIR, the api service's environment from docker-compose.yml on top of the
 .env that `make .env` writes, and the Dockerfile's CMD run by an unprivileged
 user. Only what names the other containers is pointed at this machine: the
 db and redis host names, the test server's credentials and a free port. It
-must answer /healthz and /readyz and write nothing into the tree.
+must answer /healthz and /readyz, create the first admin the documented way
+(`flask create-user --admin`, as in `docker compose exec api ...`), who then
+logs in, and write nothing into the tree.
 """
 import fnmatch
 import json
@@ -187,6 +189,17 @@ def test_the_image_command_starts_as_nobody_on_a_read_only_tree(image_tree, tmp_
         assert (status, body) == (200, {"status": "ok"}), log.read_text()[-3000:]
         status, body = _wait(f"http://127.0.0.1:{port}/readyz", process)
         assert (status, body) == (200, {"status": "ready"}), log.read_text()[-3000:]
+        # The first admin, the documented way: `docker compose exec api flask create-user --admin NAME`.
+        created = subprocess.run(_as_nobody(["flask", "create-user", "--admin", "boss"]), cwd=image_tree,
+                                 env=env, input="a-long-boss-password\n", capture_output=True,
+                                 text=True, timeout=60)
+        assert created.returncode == 0 and created.stdout == "created admin user boss\n", created.stderr
+        login = urllib.request.Request(f"http://127.0.0.1:{port}/auth", method="POST",
+                                       data=json.dumps({"username": "boss",
+                                                        "password": "a-long-boss-password"}).encode(),
+                                       headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(login, timeout=10) as response:
+            assert "access_token" in json.loads(response.read())
     finally:
         process.terminate()
         try:
