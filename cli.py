@@ -1,6 +1,7 @@
 """Operator commands: `flask --app app <command>`. Each exits non-zero on failure."""
 import functools
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -75,12 +76,22 @@ def init_db_command():
 DEMO_REFUSED = (
     "APP_ENV=production: sql/seed.sql holds demo users whose passwords are published "
     "(admin/admin-demo-password); not loaded. Create your admin with "
-    "`flask --app app create-user --admin NAME`, or pass --demo-data to load the demo anyway"
+    "`{flask} create-user --admin NAME`, or pass --demo-data to load the demo anyway"
 )
-NO_USERS_YET = "no users yet: create an admin with `flask --app app create-user --admin NAME`"
+NO_USERS_YET = "no users yet: create an admin with `{flask} create-user --admin NAME`"
 demo_data_option = click.option(
     "--demo-data", is_flag=True,
     help="Load sql/seed.sql even under APP_ENV=production (its passwords are public).")
+
+
+def flask_command():
+    """How the user ran us (`.venv/bin/flask --app app` after make run), for a command to copy.
+
+    A bare `flask` may be another environment's; the same path that just
+    worked is the one to suggest.
+    """
+    program = sys.argv[0] if Path(sys.argv[0]).name == "flask" else "flask"
+    return f"{program} --app app"
 
 
 def demo_data_allowed(forced):
@@ -95,7 +106,7 @@ def demo_data_allowed(forced):
 def seed_command(demo_data):
     """Load the demo data of sql/seed.sql (idempotent). Refused under production without --demo-data."""
     if not demo_data_allowed(demo_data):
-        _fail(DEMO_REFUSED)
+        _fail(DEMO_REFUSED.format(flask=flask_command()))
     schema.run_file("seed.sql")
     click.echo("demo data loaded (users roy/roy and admin; see README)")
 
@@ -122,7 +133,7 @@ def bootstrap_command(demo_data):
     else:
         click.echo("database ready")
     if not users.any_exist():
-        click.echo(NO_USERS_YET)
+        click.echo(NO_USERS_YET.format(flask=flask_command()))
 
 
 @click.command("create-user")

@@ -126,3 +126,18 @@ def test_python_app_py_serves_on_gunicorn_bind(tmp_path):
 def test_python_app_py_explains_a_bind_it_cannot_serve(bind):
     line = _the_error(_run([PYTHON, "app.py"], GUNICORN_BIND=bind))
     assert line == f"error: GUNICORN_BIND={bind!r}: `python app.py` needs HOST:PORT, e.g. 127.0.0.1:5000"
+
+
+def test_a_production_first_start_says_how_to_make_the_admin_with_the_flask_that_ran():
+    """`make run` with APP_ENV=production: no demo data, and the command to copy is the venv's."""
+    from support import drop_database
+    name = f"test_first_start_{os.getpid()}"
+    try:
+        result = _run([FLASK, "bootstrap"], APP_ENV="production", DB_NAME=name)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            "database ready (schema loaded; no demo data under APP_ENV=production)",
+            f"no users yet: create an admin with `{FLASK} --app app create-user --admin NAME`",
+        ]
+    finally:
+        drop_database(name)
