@@ -13,25 +13,29 @@ LINK = re.compile(r"/(reset-password|verify-email)#token=([A-Za-z0-9_-]+)")
 
 
 class _Keeper:
-    def __init__(self):
+    def __init__(self, on_message=None):
         self.messages = []
         self.lock = threading.Lock()
+        self.on_message = on_message
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content or envelope.content,
                                            policy=email.policy.default)
+        entry = {"rcpt": list(envelope.rcpt_tos), "from": envelope.mail_from,
+                 "message": message, "raw": envelope.original_content}
         with self.lock:
-            self.messages.append({"rcpt": list(envelope.rcpt_tos), "from": envelope.mail_from,
-                                  "message": message, "raw": envelope.original_content})
+            self.messages.append(entry)
+        if self.on_message is not None:
+            self.on_message(entry)
         return "250 Message accepted"
 
 
 class MailCatcher:
     """An SMTP server on 127.0.0.1:`port` (start()/stop()); `.messages` in arrival order."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, on_message=None):
         self.port = port or free_port()
-        self.keeper = _Keeper()
+        self.keeper = _Keeper(on_message)
         self.controller = None
 
     @property
