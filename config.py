@@ -171,6 +171,8 @@ def from_env(env=None):
         "PUBLIC_URL": _str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
         "PASSWORD_RESET_TTL": _int(env, "PASSWORD_RESET_TTL", 1800, minimum=60),
         "EMAIL_VERIFY_TTL": _int(env, "EMAIL_VERIFY_TTL", 24 * 3600, minimum=60),
+        # Reset links one account receives per hour, however the requests were spread.
+        "PASSWORD_RESET_MAILS_PER_HOUR": _int(env, "PASSWORD_RESET_MAILS_PER_HOUR", 5, minimum=1),
         # POST /password/forgot and /email/verify/resend: per client IP, and per account named.
         "RATELIMIT_FORGOT": _str(env, "RATELIMIT_FORGOT", "5/minute;20/hour"),
         "RATELIMIT_FORGOT_PER_ACCOUNT": _str(env, "RATELIMIT_FORGOT_PER_ACCOUNT", "3/hour"),

@@ -32,6 +32,9 @@ ALL_OF_KIND = f"""
     SELECT {COLUMNS} FROM security_event
     WHERE kind = %s AND id < %s ORDER BY id DESC LIMIT %s"""
 PURGE = "DELETE FROM security_event WHERE created < NOW() - INTERVAL %s DAY LIMIT %s"
+RECENT = """
+    SELECT COUNT(*) AS n FROM security_event
+    WHERE user_id = %s AND kind = %s AND created > NOW() - INTERVAL %s SECOND"""
 NO_ID = 2 ** 64  # above every BIGINT UNSIGNED id: the first page's "before"
 
 
@@ -85,6 +88,11 @@ def everyone(before, limit, kind=None):
     if kind is not None:
         return db.many(ALL_OF_KIND, (kind, before or NO_ID, limit))
     return db.many(ALL, (before or NO_ID, limit))
+
+
+def recent(user_id, kind, seconds):
+    """How many events of `kind` `user_id` had in the last `seconds` seconds."""
+    return db.one(RECENT, (user_id, kind, seconds))["n"]
 
 
 def purge(older_than_days, batch=10000):

@@ -63,6 +63,11 @@ def password_reset(payload):
     if found is None:
         return None
     user, address = found
+    # However the requests were spread (addresses, username or email), an
+    # account gets at most PASSWORD_RESET_MAILS_PER_HOUR links: no mail bombing.
+    if events.recent(user["id"], "password_reset_requested", 3600) >= \
+            current_app.config["PASSWORD_RESET_MAILS_PER_HOUR"]:
+        return None
     with db.transaction():
         token = one_time_tokens.issue(user["id"], one_time_tokens.PASSWORD_RESET,
                                       password_binding(user["password_state"]),

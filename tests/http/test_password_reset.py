@@ -486,3 +486,20 @@ def test_token_redemptions_are_throttled_per_address(make_app):
     refused = client.post("/email/verify", json={"token": "x"})
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert refused.get_json()["description"].startswith("Too many attempts")
+
+
+def test_an_account_gets_at_most_so_many_reset_links_an_hour(make_app, smtp, make_user):
+    """However requests are spread (username, address, any client), the sender caps the links."""
+    smtp.keeper.messages.clear()
+    app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=smtp.port, MAIL_SECURITY="none",
+                   PASSWORD_RESET_MAILS_PER_HOUR=2)
+    user = make_user("jill")
+    give_email(app, user["id"], "jill@example.test")
+    client = app.test_client()
+    for body in ({"username": "jill"}, {"email": "JILL@example.test"}, {"username": "jill"}):
+        forgot(client, **body)  # the answer never changes
+    assert deliver(app) == 3
+    time.sleep(0.3)
+    assert len(smtp.messages) == 2
+    states = [r["state"] for r in query(app, "SELECT state FROM mail_outbox ORDER BY id")]
+    assert states == ["sent", "sent", "skipped"]
