@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+import db
 from accounts.errors import TokenError
 
 # Asymmetric algorithms only (RFC 9449 section 4.3: never none or a MAC), each
@@ -121,7 +123,7 @@ def _public_key(header):
     if not isinstance(jwk, dict):
         raise ProofError("The DPoP proof has no public key (jwk) in its header")
     if any(member in jwk for member in PRIVATE_MEMBERS):
-        raise ProofError("The DPoP proof's jwk holds private key material")
+        raise ProofError("The DPoP proof's jwk must be a public key: it holds secret members")
     if jwk.get("kty") != ALGORITHMS[alg]:
         raise ProofError(f"A {alg} proof needs a {ALGORITHMS[alg]} key")
     try:
@@ -253,9 +255,6 @@ class ReplayCache:
         self._claim_in_database(key, ttl, now)
 
     def _claim_in_database(self, key, ttl, now):
-        import random
-
-        import db
         expires = datetime.fromtimestamp(now + ttl, timezone.utc).replace(tzinfo=None)
         try:
             db.execute(self.INSERT, (key, expires))

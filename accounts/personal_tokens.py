@@ -130,6 +130,11 @@ COUNT_LIVE = """
 TOKEN_BY_ID = """
     SELECT id, user_id, name, scopes, created, expires_at, last_used_at, last_used_ip
     FROM personal_token WHERE id = %s"""
+LIVE_TOKEN_BY_ID = """
+    SELECT t.id, t.user_id, t.name, t.scopes, t.created, t.expires_at, t.last_used_at, t.last_used_ip
+    FROM personal_token t JOIN user u ON u.id = t.user_id
+    WHERE t.id = %s AND (%s IS NULL OR t.user_id = %s)
+      AND t.token_version = u.token_version AND t.expires_at > UTC_TIMESTAMP()"""
 LIVE_TOKENS_OF_USER = """
     SELECT t.id, t.user_id, t.name, t.scopes, t.created, t.expires_at, t.last_used_at, t.last_used_ip
     FROM personal_token t JOIN user u ON u.id = t.user_id
@@ -137,6 +142,7 @@ LIVE_TOKENS_OF_USER = """
     ORDER BY t.id DESC LIMIT %s"""
 DELETE_TOKEN = "DELETE FROM personal_token WHERE id = %s AND user_id = %s"
 TOKEN_OWNER = "SELECT user_id FROM personal_token WHERE id = %s"
+OWNER_BY_HASH = "SELECT id, user_id FROM personal_token WHERE token_hash = %s"
 # The one query per request: the token by its unique hash, its user, and
 # whether it is live; `stale` says whether last use is due to be written.
 LOOKUP = """
@@ -190,6 +196,11 @@ def live(user_id: int) -> list[dict]:
     return db.many(LIVE_TOKENS_OF_USER, (user_id, MAX_PER_USER))
 
 
+def get(token_id: int, user_id: int | None) -> dict | None:
+    """Live token `token_id`, of `user_id` only unless None (admins); None when there is none."""
+    return db.one(LIVE_TOKEN_BY_ID, (token_id, user_id, user_id))
+
+
 def delete(token_id: int, user_id: int | None) -> int | None:
     """Delete token `token_id` of `user_id` (of anyone when None: admins); its owner's id, or None."""
     if user_id is None:
@@ -198,6 +209,16 @@ def delete(token_id: int, user_id: int | None) -> int | None:
             return None
         user_id = row["user_id"]
     return user_id if db.execute(DELETE_TOKEN, (token_id, user_id)).rowcount == 1 else None
+
+
+def revoke(token) -> int | None:
+    """Delete the token `token` itself (RFC 7009 revocation); its owner's id, or None if unknown."""
+    if not well_formed(token):
+        return None
+    row = db.one(OWNER_BY_HASH, (token_hash(token),))
+    if row is None:
+        return None
+    return delete(row["id"], row["user_id"])
 
 
 def lookup(token, ip: str | None = None, touch: bool = True) -> Found | None:

@@ -9,11 +9,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "docs"))
-sys.path.insert(0, str(ROOT))
+from accounts import dpop
+from support import ROOT
 
-from accounts import dpop  # noqa: E402
+sys.path.insert(0, str(ROOT / "docs"))  # the documented client
 from dpop_client import DPoPKey  # noqa: E402
 
 URL = "https://api.example.com/rest-auth"
@@ -129,7 +128,7 @@ def test_a_private_key_in_the_header_is_refused():
     from jwt.algorithms import ECAlgorithm
     private_jwk = ECAlgorithm.to_jwk(key.private_key, as_dict=True)
     assert "d" in private_jwk
-    refused(key.proof("GET", URL, iat=NOW, headers={"jwk": private_jwk}), "private key material")
+    refused(key.proof("GET", URL, iat=NOW, headers={"jwk": private_jwk}), "secret members")
 
 
 def test_a_jwk_of_another_type_than_the_alg_is_refused():

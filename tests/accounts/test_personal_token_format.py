@@ -1,12 +1,8 @@
 """accounts/personal_tokens.py's token format: prefix, 256 random bits, CRC32 checksum."""
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from accounts import errors, personal_tokens as pat  # noqa: E402
+from accounts import errors
+from accounts import personal_tokens as pat
 
 
 def test_a_token_has_the_prefix_the_length_and_a_valid_checksum():
