@@ -15,7 +15,7 @@ import contextlib
 import datetime
 import os
 import threading
-from collections import namedtuple
+from typing import NamedTuple
 
 import pymysql
 import pymysql.converters
@@ -28,7 +28,11 @@ DUPLICATE_KEY = 1062
 # Errors that mean "the database cannot answer now", not "the query is wrong".
 _UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
 
-Result = namedtuple("Result", "rowcount lastrowid")
+class Result(NamedTuple):
+    """What a write reports: rows changed, and the AUTO_INCREMENT id it made (0 if none)."""
+
+    rowcount: int
+    lastrowid: int
 
 
 class DatabaseUnavailable(Exception):
@@ -164,17 +168,17 @@ def _run(sql, params, fetch):
         raise DatabaseUnavailable(str(exc)) from exc
 
 
-def one(sql, params=None):
+def one(sql: str, params=None) -> dict | None:
     """Run a query and return its first row as a dict, or None."""
     return _run(sql, params, lambda cur: cur.fetchone())
 
 
-def many(sql, params=None):
+def many(sql: str, params=None) -> list[dict]:
     """Run a query and return all rows as a list of dicts."""
     return _run(sql, params, lambda cur: list(cur.fetchall()))
 
 
-def execute(sql, params=None):
+def execute(sql: str, params=None) -> Result:
     """Run a write and return Result(rowcount, lastrowid).
 
     Raises IntegrityError (see is_duplicate) on a constraint violation.
@@ -187,8 +191,13 @@ def transaction():
     """Run the block's queries as one transaction: commit on success, else roll back.
 
     Actions registered with on_commit() inside the block run after the
-    commit, in order; a rollback drops them.
+    commit, in order; a rollback drops them. Inside an open transaction the
+    block simply joins it (MySQL has no nested transactions: a second BEGIN
+    would commit the first), so domain functions can be composed.
     """
+    if g.get("_on_commit") is not None:
+        yield
+        return
     conn = get_db()
     try:
         conn.begin()
