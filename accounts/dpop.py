@@ -126,12 +126,30 @@ def _public_key(header):
         raise ProofError("The DPoP proof's jwk must be a public key: it holds secret members")
     if jwk.get("kty") != ALGORITHMS[alg]:
         raise ProofError(f"A {alg} proof needs a {ALGORITHMS[alg]} key")
-    try:
-        key = jwt.PyJWK(jwk, algorithm=alg).key
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-        raise ProofError("The DPoP proof's jwk is not a usable public key") from None
-    _check_key_strength(alg, key)
-    return jwk, key
+    return jwk, _key_object(alg, jwk)
+
+
+# A client signs every proof with the same key, and building a key object from
+# its JWK (EC point validation above all) costs more than checking a signature;
+# so each process keeps the keys it built, by algorithm and exact JWK text.
+KEY_CACHE_SIZE = 1024
+_keys = {}
+
+
+def _key_object(alg, jwk):
+    """The public key object for `jwk` under `alg` (cached); ProofError if unusable or weak."""
+    cache_key = (alg, json.dumps(jwk, sort_keys=True))
+    key = _keys.get(cache_key)
+    if key is None:
+        try:
+            key = jwt.PyJWK(jwk, algorithm=alg).key
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            raise ProofError("The DPoP proof's jwk is not a usable public key") from None
+        _check_key_strength(alg, key)
+        if len(_keys) >= KEY_CACHE_SIZE:
+            _keys.clear()
+        _keys[cache_key] = key
+    return key
 
 
 def _check_key_strength(alg, key):
