@@ -17,6 +17,14 @@ a compromise, a password change must also end what the intruder minted.
 Last use (time and address) is written at most once per LAST_USED_EVERY
 seconds per token, across all workers: the lookup reads whether the stored
 time is stale, and only then a conditional UPDATE runs (which one worker wins).
+
+With REDIS_URL set, a worker keeps what a lookup found in the per-worker user
+cache (accounts/cache.py), filed under the token's user, exactly as it keeps
+identities of JWTs: every change that can end a PAT (its deletion or
+revocation here, a token-version bump, the user's deletion) announces the
+user, so the kept copy is forgotten before the next request. A worker learns
+which user a token hash belongs to from its first lookup; expiry is checked
+on every use.
 """
 import hashlib
 import secrets
@@ -27,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import db
-from accounts import errors
+from accounts import cache, errors
 
 PREFIX = "jwtapi_pat_"
 ALPHABET = string.digits + string.ascii_letters  # base62
@@ -38,6 +46,7 @@ NAME_MAX = 100
 MAX_PER_USER = 100
 LAST_USED_EVERY = 60  # seconds
 IP_MAX = 45
+KNOWN_OWNERS_MAX = 10_000  # per process: token hash -> user id, learned by lookups
 
 # Scopes: a resource and a verb. They only narrow what the user may do: the
 # token acts as its user, whose own rights (owner or admin) still apply.
@@ -208,7 +217,10 @@ def delete(token_id: int, user_id: int | None) -> int | None:
         if row is None:
             return None
         user_id = row["user_id"]
-    return user_id if db.execute(DELETE_TOKEN, (token_id, user_id)).rowcount == 1 else None
+    if db.execute(DELETE_TOKEN, (token_id, user_id)).rowcount != 1:
+        return None
+    cache.changed(user_id)  # every worker forgets the token before its next request
+    return user_id
 
 
 def revoke(token) -> int | None:
@@ -221,19 +233,60 @@ def revoke(token) -> int | None:
     return delete(row["id"], row["user_id"])
 
 
+_owners = {}   # token hash -> user id (this process)
+_touched = {}  # token id -> when this process last saw its last use recorded (monotonic s)
+
+
 def lookup(token, ip: str | None = None, touch: bool = True) -> Found | None:
     """The live token `token` and its user, else None (malformed, unknown, expired, revoked).
 
-    A token failing its checksum costs no query. With `touch`, records the
-    use (time and `ip`) when the last record is over LAST_USED_EVERY old.
+    A token failing its checksum costs no query; a token this worker found
+    before costs none while the user cache holds it. With `touch`, records
+    the use (time and `ip`) when the last record is over LAST_USED_EVERY old.
     """
     if not well_formed(token):
         return None
-    row = db.one(LOOKUP, (LAST_USED_EVERY, token_hash(token)))
-    if row is None:
+    digest = token_hash(token)
+    owner = _owners.get(digest)
+    if owner is None:
+        found, stale = _load(digest)
+    else:
+        loaded = []  # filled when the cache had no copy and the database answered
+
+        def load():
+            loaded.append(_load(digest))
+            return loaded[0][0]
+        found = cache.read_through(cache.IDENTITY, owner, ("pat", digest), load)
+        stale = loaded[0][1] if loaded else None  # None: a kept copy; this process's record decides
+    if found is None or found.expires <= time.time():
         return None
-    if touch and row["stale"]:
-        db.execute(TOUCH, ((ip or "")[:IP_MAX] or None, row["id"], LAST_USED_EVERY))
-    return Found(row["id"], row["user_id"], row["username"], bool(row["is_admin"]),
-                 row["token_version"], tuple(row["scopes"].split()),
-                 int(row["created"]), int(row["expires"]))
+    if len(_owners) >= KNOWN_OWNERS_MAX:
+        _owners.clear()
+    _owners[digest] = found.user_id
+    if touch:
+        _record_use(found.token_id, ip, stale)
+    return found
+
+
+def _load(digest):
+    """(Found or None, whether its last use is due to be written) from the database."""
+    row = db.one(LOOKUP, (LAST_USED_EVERY, digest))
+    if row is None:
+        return None, None
+    found = Found(row["id"], row["user_id"], row["username"], bool(row["is_admin"]),
+                  row["token_version"], tuple(row["scopes"].split()),
+                  int(row["created"]), int(row["expires"]))
+    return found, bool(row["stale"])
+
+
+def _record_use(token_id, ip, stale):
+    """Write the last use when due: per the database's answer, else this process's own record."""
+    now = time.monotonic()
+    if stale is None:
+        stale = now - _touched.get(token_id, float("-inf")) >= LAST_USED_EVERY
+    if stale:
+        db.execute(TOUCH, ((ip or "")[:IP_MAX] or None, token_id, LAST_USED_EVERY))
+    if stale or token_id not in _touched:
+        if len(_touched) >= KNOWN_OWNERS_MAX:
+            _touched.clear()
+        _touched[token_id] = now

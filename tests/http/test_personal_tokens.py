@@ -5,7 +5,7 @@ import pytest
 
 import db
 from accounts import personal_tokens
-from support import assert_error, bearer, query
+from support import assert_error, bearer, query, require_redis
 
 ALL_READ = ["posts:read", "authors:read", "users:read"]
 
@@ -224,3 +224,78 @@ def test_last_use_costs_at_most_one_write_a_minute(client, app, people, make_pat
     assert len([sql for sql in writes if "personal_token" in sql]) == 2
     [entry] = client.get("/tokens", headers=people.alice.headers).get_json()["tokens"]
     assert entry["last_used_ip"] == "198.51.100.9"
+
+
+# --- with the per-worker cache (REDIS_URL): no query per use, and every ending still counts at once ---
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def cached_pair(make_app, make_user):
+    """Two app instances sharing Redis (two workers), alice and admin logged in on the first."""
+    require_redis(REDIS_URL, "the PAT cache tests")
+    one, two = (make_app(REDIS_URL=REDIS_URL).test_client() for _ in range(2))
+    alice, admin = make_user("alice"), make_user("admin", admin=True)
+    for user, client in ((alice, one), (admin, one)):
+        body = client.post("/auth", json={"username": user["username"], "password": user["password"]})
+        user["headers"] = bearer(body.get_json()["access_token"])
+    return one, two, alice, admin
+
+
+def _pat_queries(seen):
+    return [sql for sql in seen if "personal_token" in sql]
+
+
+@pytest.mark.redis
+def test_a_cached_pat_costs_no_query_per_use(cached_pair, monkeypatch):
+    one, two, alice, _ = cached_pair
+    token = one.post("/tokens", json={"name": "s", "scopes": ["posts:read"]},
+                     headers=alice["headers"]).get_json()["token"]
+    for _ in range(2):  # each worker's first uses read MySQL (and the first one records the use)
+        for client in (one, two):
+            assert client.get("/rest-auth", headers=bearer(token)).status_code == 200
+    seen = []
+    real_run = db._run
+    monkeypatch.setattr(db, "_run", lambda sql, *rest: seen.append(sql) or real_run(sql, *rest))
+    for _ in range(20):
+        for client in (one, two):
+            assert client.get("/rest-auth", headers=bearer(token)).status_code == 200
+    assert _pat_queries(seen) == []
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("ending", ["delete", "revoke", "admin flag", "logout-all", "user deleted"])
+def test_every_ending_reaches_the_other_worker_at_once(cached_pair, ending):
+    one, two, alice, admin = cached_pair
+    created = one.post("/tokens", json={"name": "s", "scopes": ["posts:read"]}, headers=alice["headers"])
+    token = created.get_json()["token"]
+    for _ in range(2):  # the second use is served from two's cache
+        assert two.get("/rest-auth", headers=bearer(token)).status_code == 200
+    if ending == "delete":
+        assert one.delete(f"/tokens/{created.get_json()['id']}", headers=alice["headers"]).status_code == 204
+    elif ending == "revoke":
+        assert one.post("/revoke", data={"token": token}).status_code == 200
+    elif ending == "admin flag":
+        assert one.patch(f"/users/{alice['id']}", json={"admin": True}, headers=admin["headers"]).status_code == 200
+    elif ending == "logout-all":
+        assert one.post("/logout-all", headers=alice["headers"]).status_code == 204
+    else:
+        assert one.delete(f"/users/{alice['id']}", headers=admin["headers"]).status_code == 204
+    assert_error(two.get("/rest-auth", headers=bearer(token)), 401)
+
+
+@pytest.mark.redis
+def test_a_cached_pat_still_expires(cached_pair, app):
+    one, two, alice, _ = cached_pair
+    token = one.post("/tokens", json={"name": "s", "scopes": ["posts:read"], "expires_in": 60},
+                     headers=alice["headers"]).get_json()["token"]
+    for _ in range(2):
+        assert two.get("/rest-auth", headers=bearer(token)).status_code == 200
+    import time
+    real_time = time.time
+    try:
+        time.time = lambda: real_time() + 61  # the kept copy's expiry is checked at every use
+        assert_error(two.get("/rest-auth", headers=bearer(token)), 401)
+    finally:
+        time.time = real_time
