@@ -171,3 +171,15 @@ def test_the_issuer_is_jwt_issuer_when_set(make_app):
     doc = make_app(JWT_ISSUER="https://auth.example.com").test_client().get(
         "/.well-known/oauth-authorization-server").get_json()
     assert doc["issuer"] == "https://auth.example.com"
+
+
+def test_expired_tokens_are_just_inactive(client, app, people, gateway):
+    from accounts import tokens
+    from accounts.users import User
+    from support import query
+    with app.app_context():
+        expired_jwt = tokens.issue(User(people.bob.id, "bob", False, 0), tokens.ACCESS, -60)
+    pat = _pat(client, people.bob.headers, ["posts:read"], name="old")
+    query(app, "UPDATE personal_token SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND WHERE name = 'old'")
+    assert introspect(client, gateway, expired_jwt) == INACTIVE
+    assert introspect(client, gateway, pat) == INACTIVE
