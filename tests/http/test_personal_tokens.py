@@ -299,3 +299,15 @@ def test_a_cached_pat_still_expires(cached_pair, app):
         assert_error(two.get("/rest-auth", headers=bearer(token)), 401)
     finally:
         time.time = real_time
+
+
+def test_a_user_has_at_most_max_per_user_live_tokens(client, app, people, make_pat, monkeypatch):
+    monkeypatch.setattr(personal_tokens, "MAX_PER_USER", 3)
+    for number in range(3):
+        make_pat(people.alice.headers, name=f"t{number}")
+    response = client.post("/tokens", json={"name": "t3", "scopes": ["posts:read"]}, headers=people.alice.headers)
+    assert "at most 3" in assert_error(response, 422)["description"]
+    # Dead tokens do not count: one expires, and the next creation deletes it and succeeds.
+    query(app, "UPDATE personal_token SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND WHERE name = 't0'")
+    make_pat(people.alice.headers, name="t3")
+    assert sorted(row["name"] for row in query(app, "SELECT name FROM personal_token")) == ["t1", "t2", "t3"]
