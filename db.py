@@ -24,6 +24,8 @@ from dbutils.pooled_db import PooledDB
 from flask import current_app, g
 
 IntegrityError = pymysql.err.IntegrityError
+# Above every INT UNSIGNED id: the "before" of a first page in keyset pagination.
+ABOVE_ALL_IDS = 4294967296
 DUPLICATE_KEY = 1062
 # Errors that mean "the database cannot answer now", not "the query is wrong".
 _UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
@@ -37,6 +39,20 @@ class Result(NamedTuple):
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached or did not answer in time."""
+
+
+# The server answered and refused the account: wrong user or password (1045),
+# no access to the database (1044), unix-socket-only account (1698).
+_CREDENTIALS_REFUSED = (1044, 1045, 1698)
+
+
+def credentials_refused(exc):
+    """The server's message if DatabaseUnavailable `exc` is a refused login, else "" (out of reach)."""
+    cause = exc.__cause__
+    if isinstance(cause, pymysql.err.OperationalError) and len(cause.args) == 2 \
+            and cause.args[0] in _CREDENTIALS_REFUSED:
+        return f"{cause.args[0]} {cause.args[1]}"
+    return ""
 
 
 def is_duplicate(exc):
