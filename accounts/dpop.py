@@ -282,3 +282,13 @@ class ReplayCache:
             raise
         if random.randrange(self.PURGE_ONE_IN) == 0:
             db.execute(self.PURGE, (self.PURGE_BATCH,))
+
+
+def purge_replays() -> int:
+    """Delete every expired proof id from `dpop_replay` (the CLI's purge-tokens); return how many."""
+    total = 0
+    while True:
+        deleted = db.execute(ReplayCache.PURGE, (ReplayCache.PURGE_BATCH,)).rowcount
+        total += deleted
+        if deleted < ReplayCache.PURGE_BATCH:
+            return total

@@ -171,6 +171,27 @@ PURGE_DEAD = """
     WHERE t.user_id = %s AND (t.token_version <> u.token_version OR t.expires_at <= UTC_TIMESTAMP())"""
 
 
+# Tokens that can never work again (expired, or from an older token version),
+# any user's, a batch at a time (MySQL has no LIMIT on a multi-table DELETE).
+PURGE_ALL_DEAD = """
+    DELETE FROM personal_token WHERE id IN (
+      SELECT id FROM (
+        SELECT t.id FROM personal_token t JOIN user u ON u.id = t.user_id
+        WHERE t.expires_at <= UTC_TIMESTAMP() OR t.token_version <> u.token_version
+        LIMIT %s) AS dead)"""
+PURGE_BATCH = 1000
+
+
+def purge_all() -> int:
+    """Delete every dead token (the CLI's purge-tokens); return how many."""
+    total = 0
+    while True:
+        deleted = db.execute(PURGE_ALL_DEAD, (PURGE_BATCH,)).rowcount
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total
+
+
 def _utc(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
 

@@ -308,3 +308,18 @@ def test_a_user_has_at_most_max_per_user_live_tokens(client, app, people, make_p
     query(app, "UPDATE personal_token SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND WHERE name = 't0'")
     make_pat(people.alice.headers, name="t3")
     assert sorted(row["name"] for row in query(app, "SELECT name FROM personal_token")) == ["t1", "t2", "t3"]
+
+
+def test_purge_tokens_deletes_dead_pats_and_spent_proof_ids_only(client, app, runner, people, make_pat):
+    make_pat(people.alice.headers, name="live")
+    make_pat(people.alice.headers, name="expired")
+    make_pat(people.bob.headers, name="old-version")
+    query(app, "UPDATE personal_token SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND WHERE name = 'expired'")
+    query(app, "UPDATE user SET token_version = token_version + 1 WHERE username = 'bob'")
+    query(app, "INSERT INTO dpop_replay (jti_hash, expires_at) VALUES "
+               "(REPEAT('a', 32), UTC_TIMESTAMP() - INTERVAL 1 SECOND), (REPEAT('b', 32), UTC_TIMESTAMP() + INTERVAL 60 SECOND)")
+    result = runner.invoke(args=["purge-tokens"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == "purged 2 dead personal access tokens and 1 expired DPoP proof ids"
+    assert [row["name"] for row in query(app, "SELECT name FROM personal_token")] == ["live"]
+    assert [row["jti_hash"] for row in query(app, "SELECT jti_hash FROM dpop_replay")] == [b"b" * 32]
