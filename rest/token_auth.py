@@ -77,9 +77,12 @@ _LOCATIONS = {
 
 
 def no_token():
-    """The 401 for a request without credentials (no RFC 6750 error code, both schemes offered)."""
+    """The 401 for a request without credentials (no RFC 6750 error code, every scheme offered).
+
+    DPoP's challenge names the proof algorithms accepted (RFC 9449 section 7.1).
+    """
     return ApiError(401, "Request does not contain an access token", error="Authorization Required",
-                    headers={"WWW-Authenticate": f"JWT {REALM}, Bearer {REALM}"})
+                    headers={"WWW-Authenticate": f'JWT {REALM}, Bearer {REALM}, DPoP algs="{dpop_proofs.ALGS}"'})
 
 
 def presented_token():
