@@ -17,12 +17,15 @@ Blueprints, by the URLs they answer:
   password_reset   /password/forgot, /password/reset, /reset-password (page)
   email            /email/verify, /email/verify/resend, /verify-email (page)
   security_events  /users/<id>/events, /events
+  personal_tokens  /tokens
+  oauth      /introspect, /revoke, /.well-known/oauth-authorization-server
 """
 
 
 def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
     from rest import authors, docs, health, jwks, login, openapi, posts, public, sessions, users
+    from rest import oauth, personal_tokens
     from rest.inputs import PositiveId
 
     # `<id:name>` in any route: positive integers only, anything else is a 404.
@@ -33,3 +36,5 @@ def register_blueprints(app):
     from rest import email, password_reset, security_events
     for module in (password_reset, email, security_events):
         app.register_blueprint(module.bp)
+    app.register_blueprint(personal_tokens.bp)  # /tokens
+    app.register_blueprint(oauth.bp)  # /introspect, /revoke, /.well-known/oauth-authorization-server
