@@ -4,12 +4,24 @@ One row per event: a kind from KINDS, a reason class in `detail` (never a
 password, a token or a username), and where it came from (an Origin: the
 client address, user agent and request id the HTTP layer read). Rows have
 no foreign key: an account's history outlives the account (without its
-username, which is never stored here). Writes are one autocommit INSERT, or
-part of the caller's transaction when one is open.
+username, which is never stored here). record() is one INSERT, part of the
+caller's transaction when one is open; record_soon() (logins) is queued for
+a background writer.
 """
+import atexit
+import datetime
+import logging
+import os
+import queue
+import threading
+import time
 from dataclasses import dataclass
 
+from flask import current_app
+
 import db
+
+log = logging.getLogger(__name__)
 
 KINDS = frozenset({
     "login_succeeded", "login_failed", "login_throttled", "refresh_reuse", "logout_all",
@@ -119,18 +131,6 @@ def _cut(value, size):
 # trade-off: a process killed with rows still queued (at most
 # BACKGROUND_FLUSH seconds' worth) loses them. Events that belong to a change
 # (password, email, admin flag, deletion...) are written in its transaction.
-
-import atexit  # noqa: E402
-import datetime  # noqa: E402
-import time  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import queue  # noqa: E402
-import threading  # noqa: E402
-
-from flask import current_app  # noqa: E402
-
-log = logging.getLogger(__name__)
 
 WRITER = "security_event_writer"
 QUEUE_MAX = 10000         # rows; beyond that a flood's events are dropped (and counted in the log)
