@@ -1,5 +1,4 @@
 """Security events: written for what happens to an account, read by the owner and admins, purged by the CLI."""
-import pytest
 
 import db
 from support import bearer, query
