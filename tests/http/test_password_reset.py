@@ -503,3 +503,32 @@ def test_an_account_gets_at_most_so_many_reset_links_an_hour(make_app, smtp, mak
     assert len(smtp.messages) == 2
     states = [r["state"] for r in query(app, "SELECT state FROM mail_outbox ORDER BY id")]
     assert states == ["sent", "sent", "skipped"]
+
+
+def test_a_refused_smtp_login_keeps_the_mail_queued(make_app):
+    """Our settings are wrong, not the message: it waits for them to be fixed, saying what to fix."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from mail_catcher import _Keeper
+
+    def refuse(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=False, handled=False)  # answers 535
+    port, keeper = free_port(), _Keeper()
+    controller = Controller(keeper, hostname="127.0.0.1", port=port, authenticator=refuse,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=port, MAIL_SECURITY="none", MAIL_TIMEOUT=3,
+                       MAIL_USERNAME="mailer", MAIL_PASSWORD="wrong")
+        with app.app_context():
+            with db.transaction():
+                mail_sender.queue("password_changed", {"to": "hal@example.test", "username": "hal"})
+            assert mail_sender.deliver_due() == 1
+            db.close_db()
+        [row] = query(app, "SELECT state, last_error, payload IS NOT NULL AS kept FROM mail_outbox")
+        assert row["state"] == "queued" and row["kept"]
+        assert "SMTP login refused (535): check MAIL_USERNAME and MAIL_PASSWORD" == row["last_error"]
+        assert keeper.messages == []
+    finally:
+        controller.stop()
