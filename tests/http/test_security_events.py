@@ -160,3 +160,17 @@ def test_deliver_mail_runs_the_outbox_once(make_app, make_user):
         assert [m["rcpt"] for m in catcher.wait_for(1)] == [["ivy@example.test"]]
     finally:
         catcher.stop()
+
+
+def test_a_full_event_queue_drops_rather_than_slowing_logins(app, caplog):
+    import os
+    import queue
+
+    from accounts import events
+    writer = events.BackgroundWriter(app)
+    writer.pid, writer.rows = os.getpid(), queue.Queue(2)  # no thread: nothing drains it
+    with caplog.at_level("WARNING", logger="accounts.events"):
+        for _ in range(5):
+            writer.put((None, "login_failed", "unknown_user", None, None, None, None))
+    assert writer.rows.qsize() == 2 and writer.dropped == 3
+    assert "queue full, 1 login events dropped so far" in caplog.text
