@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 
 import db
+from support import require_redis, start_live_server, stop_live_server
 
 TOO_MANY = {"status_code": 429, "error": "Too Many Requests",
             "description": "Too many attempts. Retry after the number of seconds in Retry-After."}
@@ -80,6 +81,7 @@ def _attack(app, username, stop, answers):
         stop.wait(1 / 6)
 
 
+@pytest.mark.slow
 def test_owner_logs_in_from_another_address_during_a_long_attack(make_app, make_user):
     """Lock-out: an address guessing alice's password within its own limits for several windows never keeps alice out from her own address."""
     app = throttled(make_app, **LOCKOUT_SETTINGS)
@@ -103,6 +105,7 @@ def test_owner_logs_in_from_another_address_during_a_long_attack(make_app, make_
     assert results and all(status == 200 for status, _ in results), results
 
 
+@pytest.mark.slow
 def test_owner_logs_in_from_the_attackers_address_once_the_attack_stops(make_app, make_user):
     """Lock-out through a shared address (one NAT): once the guessing stops, the owner there waits at most LOGIN_MAX_DELAY, not for the limits the refused guesses filled."""
     app = throttled(make_app, **LOCKOUT_SETTINGS)
@@ -307,6 +310,7 @@ def _wrong_password_times(client, names, rounds):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+@pytest.mark.slow
 def test_legacy_hash_account_answers_like_the_others(make_app, make_user):
     """A README-seeded pbkdf2 account answers a wrong password as fast as an argon2id one and an unknown name (medians of 60 within 5 ms)."""
     app = make_app()  # throttling off: every attempt reaches the password check
@@ -343,10 +347,10 @@ def _spray(url, attempts):
     return statuses
 
 
-@pytest.mark.parametrize("storage", ["shipped defaults", "REDIS_URL"])
+@pytest.mark.live
+@pytest.mark.parametrize("storage", ["shipped defaults", pytest.param("REDIS_URL", marks=pytest.mark.redis)])
 def test_four_workers_let_no_more_than_the_documented_limit_through(tmp_path, storage):
     """Per-worker counts: with four gunicorn workers, one address gets exactly RATELIMIT_LOGIN attempts a minute, not four times as many."""
-    from conftest import require_redis, start_live_server, stop_live_server
     env = {"GUNICORN_WORKERS": "4", "RATELIMIT_ENABLED": "true",
            "RATELIMIT_LOGIN": f"{LIVE_LOGIN_LIMIT}/minute", "ACCESS_LOG": "false",
            "RATELIMIT_KEY_PREFIX": "atk-live-" + secrets.token_hex(6)}
