@@ -299,13 +299,18 @@ def test_password_only_change_is_not_counted_as_a_name_probe(make_app, make_user
 # --- legacy hashes -------------------------------------------------------------------------------
 
 def _wrong_password_times(client, names, rounds):
-    """Interleaved wrong-password logins; the median seconds per name."""
+    """Interleaved wrong-password logins: the median seconds per name, as CPU time of this thread.
+
+    The test client runs the whole request in this thread, so its CPU time is the
+    work the server does for the name, which is what an attacker times; unlike the
+    wall clock it does not move when other processes load the machine.
+    """
     times = {name: [] for name in names}
     for n in range(rounds):
         for name in names:
-            started = time.perf_counter()
+            started = time.thread_time()
             response = login(client, name, f"wrong-{n}", address=f"10.9.{n % 250}.{names.index(name)}")
-            times[name].append(time.perf_counter() - started)
+            times[name].append(time.thread_time() - started)
             assert response.get_json() == INVALID
     return {name: statistics.median(values) for name, values in times.items()}
 
@@ -319,9 +324,17 @@ def test_legacy_hash_account_answers_like_the_others(make_app, make_user):
     # The service sees the legacy hash at start (or first sight): give it that chance.
     client = app.test_client()
     login(client, "roy", "warm-up")
-    medians = _wrong_password_times(client, ["roy", "alice", "nobody"], 60)
-    spread = max(medians.values()) - min(medians.values())
-    assert spread < 0.005, {k: round(v * 1000, 1) for k, v in medians.items()}
+    # A burst of load can skew one run, never a real difference (pbkdf2 costs
+    # ~10 ms more than argon2id here) in both.
+    runs = []
+    for _ in range(2):
+        medians = _wrong_password_times(client, ["roy", "alice", "nobody"], 60)
+        runs.append({k: round(v * 1000, 1) for k, v in medians.items()})
+        print("medians (ms):", runs[-1])
+        if max(medians.values()) - min(medians.values()) < 0.005:
+            break
+    else:
+        pytest.fail(f"medians (ms) differ by 5 ms or more in both runs: {runs}")
     assert client.post("/auth", json={"username": "roy", "password": "roy"}).status_code == 200
 
 
