@@ -169,6 +169,22 @@ def test_decoy_basic_header_does_not_spend_someone_elses_limit(make_app, make_us
     assert response.status_code == 200, response.get_json()
 
 
+@pytest.mark.parametrize("body", ["form", "text"])
+def test_bodies_auth_refuses_spend_no_name_limit(make_app, make_user, body):
+    """POST /auth answers a form or text body 415 without reading it: the name inside is not counted."""
+    app = throttled(make_app, RATELIMIT_LOGIN_PER_USER="2/minute", LOGIN_FREE_FAILURES=50)
+    alice = make_user("alice")
+    client = app.test_client()
+    for n in range(4):
+        kwargs = ({"data": {"username": "alice", "password": f"guess-{n}"}} if body == "form" else
+                  {"data": "username=alice&password=x", "content_type": "text/plain"})
+        response = client.post("/auth", headers=basic("alice", "guess"),
+                               environ_base={"REMOTE_ADDR": ATTACKER}, **kwargs)
+        assert response.status_code == 415, response.get_json()
+    response = login(client, "alice", alice["password"], address=OWNER_HOME)
+    assert response.status_code == 200, response.get_json()
+
+
 @pytest.mark.parametrize("shape", ["basic+json", "basic+form"])
 def test_login_route_counts_the_credentials_it_reads(make_app, make_user, shape):
     """POST /login reads Basic first: the name in a body beside it is not the one counted, the Basic one is."""
