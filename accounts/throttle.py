@@ -166,7 +166,7 @@ def _keys(name_key, address):
             "known": f"{prefix}/known/{pair}", "gate": f"{prefix}/gate/{pair}"}
 
 
-def claim(username: str, address: str | None):
+def claim(username: str, address: str | None) -> "Claim | _Free":
     """Let one attempt for `username` from `address` have its password checked, or raise Throttled.
 
     Returns a claim whose succeeded() or failed() must follow the check. If
@@ -185,6 +185,7 @@ def claim(username: str, address: str | None):
 
 
 def _claim(store, keys):
+    """The pair's delay and cap, then the name's limit (unless the address is known), then the gate."""
     now = time.time()
     failures = store.get(keys["failures"])
     if store.get(keys["wait"]):
