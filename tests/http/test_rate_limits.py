@@ -156,8 +156,9 @@ def test_hundred_failures_in_the_window_wait_for_its_end(make_app, make_user):
     assert throttle.WINDOW - 10 <= retry <= throttle.WINDOW
 
 
-def test_concurrent_attempts_cannot_slip_past_the_delay(make_app, make_user):
-    app = throttled_app(make_app, LOGIN_FREE_FAILURES=1)
+@pytest.mark.parametrize("uri", ["", pytest.param(REDIS, marks=pytest.mark.redis)])
+def test_concurrent_attempts_cannot_slip_past_the_delay(make_app, make_user, uri):
+    app = throttled_app(make_app, LOGIN_FREE_FAILURES=1, RATELIMIT_STORAGE_URI=uri)
     make_user("alice")
     statuses = []
 
