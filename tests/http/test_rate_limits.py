@@ -81,6 +81,19 @@ def test_no_more_than_100_failures_fit_in_an_hour_with_the_defaults():
     assert failures < throttle.MAX_FAILURES
 
 
+def test_one_address_alone_never_spends_a_names_default_limit():
+    # Checks one pair can get with the defaults (5 free, delays to 60 s), as fast as allowed:
+    # never 10 in a minute nor 100 in an hour, so RATELIMIT_LOGIN_PER_USER's default is
+    # only ever spent by several addresses.
+    times, t = [], 0
+    while t < 2 * throttle.WINDOW:
+        times.append(t)
+        t += throttle.delay_after(len(times), free=5, cap=60)
+    most_in = lambda span: max(sum(1 for x in times if start <= x < start + span) for start in times)
+    assert most_in(60) == 9
+    assert most_in(throttle.WINDOW) < 100
+
+
 # --- per (name, address) ---------------------------------------------------------------
 
 def test_free_failures_then_429_without_checking_the_password(make_app, make_user):
