@@ -169,6 +169,18 @@ def test_decoy_basic_header_does_not_spend_someone_elses_limit(make_app, make_us
     assert response.status_code == 200, response.get_json()
 
 
+def test_get_login_with_basic_counts_like_post(make_app, make_user):
+    """GET /login with HTTP Basic logs in as POST /login does: the same name limit and the same delay."""
+    app = throttled(make_app, RATELIMIT_LOGIN_PER_USER="2/minute", LOGIN_FREE_FAILURES=50)
+    alice = make_user("alice")
+    client = app.test_client()
+    env = {"REMOTE_ADDR": ATTACKER}
+    assert client.get("/login", headers=basic("alice", "guess-1"), environ_base=env).status_code == 401
+    assert client.post("/login", headers=basic("alice", "guess-2"), environ_base=env).status_code == 401
+    assert_too_many(client.get("/login", headers=basic("alice", alice["password"]),
+                               environ_base={"REMOTE_ADDR": "192.0.2.9"}))
+
+
 @pytest.mark.parametrize("body", ["form", "text"])
 def test_bodies_auth_refuses_spend_no_name_limit(make_app, make_user, body):
     """POST /auth answers a form or text body 415 without reading it: the name inside is not counted."""
