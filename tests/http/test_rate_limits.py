@@ -432,3 +432,14 @@ def test_redis_down_unknown_user_delay_uses_the_memory_fallback(make_app):
     assert attempt(client, "nobody").status_code == 401  # Flask-Limiter finds Redis dead here
     attempt(client, "ghost")
     assert_429(attempt(client, "ghost"))
+
+
+def test_per_ip_refusals_do_not_consume_the_window(make_app):
+    # Moving window: hammering while refused never pushes the next allowed request back.
+    app = throttled_app(make_app, RATELIMIT_LOGIN="2 per 2 seconds", LOGIN_FREE_FAILURES=50)
+    client = app.test_client()
+    assert [attempt(client, f"n{n}").status_code for n in range(2)] == [401, 401]
+    for n in range(5):
+        assert_429(attempt(client, f"r{n}"))
+    time.sleep(2.1)
+    assert attempt(client, "after").status_code == 401
