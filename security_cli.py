@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import db
-from accounts import keys, revocation, tokens
+from accounts import dpop, keys, personal_tokens, revocation, tokens
 
 keys_group = AppGroup("keys", help="Generate, rotate and list the token signing keys.")
 
@@ -107,12 +107,14 @@ def list_command():
 @click.command("purge-tokens")
 @with_appcontext
 def purge_tokens_command():
-    """Delete expired revocations and expired sessions (safe to run any time, e.g. daily)."""
+    """Delete expired revocations, sessions, dead personal tokens and DPoP proof ids (any time, e.g. daily)."""
     try:
         revoked, families = revocation.purge_all()
+        personal, proofs = personal_tokens.purge_all(), dpop.purge_replays()
     except db.DatabaseUnavailable as exc:
         _fail(f"cannot reach the database ({exc})")
     click.echo(f"purged {revoked} expired revoked tokens and {families} expired sessions")
+    click.echo(f"purged {personal} dead personal access tokens and {proofs} expired DPoP proof ids")
 
 
 COMMANDS = [keys_group, purge_tokens_command]
