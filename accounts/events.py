@@ -142,18 +142,32 @@ INSERT_MANY = """
 ROW = "(%s, %s, %s, %s, %s, %s, %s)"
 
 
-def record_soon(kind, user_id, origin=None, detail=None):
-    """Like record(), but written by the background writer when the app runs one (else now)."""
+def record_soon(kind, user_id, origin=None, detail=None, username=None):
+    """Like record(), but written by the background writer when the app runs one (else now).
+
+    `username` instead of `user_id`: the writer finds the account (or none),
+    so the request runs no query for it. The name itself is never stored.
+    """
     writer = current_app.extensions.get(WRITER)
     if writer is None:
+        if username is not None:
+            user_id = _user_named(username)
         record(kind, user_id, origin, detail)
         return
     if kind not in KINDS:
         raise ValueError(f"unknown security event kind {kind!r}")
     origin = origin or here()
-    writer.put((user_id, kind, detail, _cut(origin.ip, IP_MAX), _cut(origin.user_agent, USER_AGENT_MAX),
-                _cut(origin.request_id, REQUEST_ID_MAX),
-                datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)))
+    writer.put((username, (user_id, kind, detail, _cut(origin.ip, IP_MAX),
+                           _cut(origin.user_agent, USER_AGENT_MAX), _cut(origin.request_id, REQUEST_ID_MAX),
+                           datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0))))
+
+
+USER_NAMED = "SELECT id FROM user WHERE username = %s"
+
+
+def _user_named(username):
+    row = db.one(USER_NAMED, (username,))
+    return None if row is None else row["id"]
 
 
 class BackgroundWriter:
@@ -202,9 +216,10 @@ class BackgroundWriter:
         try:
             with self.app.app_context():
                 try:
+                    rows = [row if name is None else (_user_named(name),) + row[1:] for name, row in batch]
                     # One statement, one commit: a row of placeholders per event, never a value.
-                    db.execute(INSERT_MANY + ", ".join([ROW] * len(batch)),
-                               [value for row in batch for value in row])
+                    db.execute(INSERT_MANY + ", ".join([ROW] * len(rows)),
+                               [value for row in rows for value in row])
                 finally:
                     db.close_db()
         except Exception:  # the database is down or refused: the rows are lost, the logins were not

@@ -13,7 +13,7 @@ out everywhere, clears their login throttle and queues a notice.
 from flask import current_app
 
 import db
-from accounts import email_addresses, emails, events, mail_sender, one_time_tokens, users, validation
+from accounts import email_addresses, emails, events, mail_sender, one_time_tokens, throttle, users, validation
 from accounts.errors import RuleBroken
 
 BAD_TOKEN = "This reset link is invalid or has expired. Ask for a new one."
@@ -59,7 +59,7 @@ def reset(token, new_password, origin=None):
             raise RuleBroken(f"'password' {problem}.", field="password")
         # A new password logs the user out everywhere (users.revoke_everything).
         users.update(user_id, password=new_password)
-        users.clear_failures(user_id)
+        throttle.forgive(user["username"], (origin or events.here()).ip)
         one_time_tokens.forget(user_id, one_time_tokens.PASSWORD_RESET)
         address = emails.get(user_id).verified
         if address:

@@ -179,19 +179,14 @@ def test_a_newer_token_kills_the_older(mail_client, mail_app, smtp, alice):
     assert mail_client.post("/password/reset", json={"token": newer, "password": NEW_PASSWORD}).status_code == 204
 
 
-def test_a_reset_ends_every_session_clears_the_throttle_and_tells_the_user(
-        mail_client, mail_app, smtp, alice):
+def test_a_reset_ends_every_session_and_tells_the_user(mail_client, mail_app, smtp, alice):
     tokens = mail_client.post("/auth", json={"username": "alice", "password": alice["password"]}).get_json()
-    run_sql(mail_app, "UPDATE user SET failed_logins = 50, failed_since = NOW(), last_failed_at = NOW()"
-                      " WHERE id = %s", (alice["id"],))
     token = reset_token(mail_client, mail_app, smtp, username="alice")
     response = mail_client.post("/password/reset", json={"token": token, "password": NEW_PASSWORD},
                                 headers={"User-Agent": "reset-test/1.0"})
     assert response.status_code == 204
     assert mail_client.get("/rest-auth", headers=bearer(tokens["access_token"])).status_code == 401
     assert mail_client.post("/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
-    [state] = query(mail_app, "SELECT failed_logins, failed_since FROM user WHERE id = %s", (alice["id"],))
-    assert state == {"failed_logins": 0, "failed_since": None}
     assert query(mail_app, "SELECT COUNT(*) AS n FROM refresh_family WHERE user_id = %s"
                            " AND revoked_at IS NULL", (alice["id"],)) == [{"n": 0}]
     deliver(mail_app)
@@ -203,6 +198,22 @@ def test_a_reset_ends_every_session_clears_the_throttle_and_tells_the_user(
                               " WHERE kind = 'password_reset'")
     assert event["user_id"] == alice["id"] and event["user_agent"] == "reset-test/1.0"
     assert event["ip"] == "127.0.0.1" and event["request_id"]
+
+
+def test_a_reset_clears_the_login_throttle_of_the_account(make_app, smtp, alice):
+    """Guesses made the owner wait; after a reset from their address they log in at once."""
+    app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=smtp.port, MAIL_SECURITY="none",
+                   RATELIMIT_ENABLED=True, LOGIN_FREE_FAILURES=1, LOGIN_MAX_DELAY=60,
+                   RATELIMIT_LOGIN="100/minute", RATELIMIT_LOGIN_PER_USER="3/hour",
+                   RATELIMIT_FORGOT="100/minute", RATELIMIT_FORGOT_PER_ACCOUNT="100/hour")
+    client = app.test_client()
+    statuses = [client.post("/auth", json={"username": "alice", "password": f"guess-{n}"}).status_code
+                for n in range(4)]
+    assert statuses[-1] == 429
+    assert client.post("/auth", json={"username": "alice", "password": alice["password"]}).status_code == 429
+    token = reset_token(client, app, smtp, username="alice")
+    assert client.post("/password/reset", json={"token": token, "password": NEW_PASSWORD}).status_code == 204
+    assert client.post("/auth", json={"username": "alice", "password": NEW_PASSWORD}).status_code == 200
 
 
 def test_a_weak_password_is_refused_and_the_token_stays_usable(mail_client, mail_app, smtp, alice):

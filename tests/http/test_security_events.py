@@ -171,6 +171,6 @@ def test_a_full_event_queue_drops_rather_than_slowing_logins(app, caplog):
     writer.pid, writer.rows = os.getpid(), queue.Queue(2)  # no thread: nothing drains it
     with caplog.at_level("WARNING", logger="accounts.events"):
         for _ in range(5):
-            writer.put((None, "login_failed", "unknown_user", None, None, None, None))
+            writer.put((None, (None, "login_failed", "unknown_user", None, None, None, None)))
     assert writer.rows.qsize() == 2 and writer.dropped == 3
     assert "queue full, 1 login events dropped so far" in caplog.text
