@@ -57,23 +57,28 @@ def _account(payload):
     return None if address is None else (user, address)
 
 
-def password_reset(payload):
-    """A reset link to the account's verified address; None if the account or the address is unknown."""
+def password_reset(payload, first_attempt=True):
+    """A reset link to the account's verified address; None if the account or the address is unknown.
+
+    The request is counted (a `password_reset_requested` event) at its first
+    attempt only: retries while the server is down are the same request.
+    """
     found = _account(payload)
     if found is None:
         return None
     user, address = found
-    # However the requests were spread (addresses, username or email), an
-    # account gets at most PASSWORD_RESET_MAILS_PER_HOUR links: no mail bombing.
-    if events.recent(user["id"], "password_reset_requested", 3600) >= \
-            current_app.config["PASSWORD_RESET_MAILS_PER_HOUR"]:
-        return None
     with db.transaction():
+        if first_attempt:
+            # However the requests were spread (addresses, username or email), an
+            # account gets at most PASSWORD_RESET_MAILS_PER_HOUR links: no mail bombing.
+            if events.recent(user["id"], "password_reset_requested", 3600) >= \
+                    current_app.config["PASSWORD_RESET_MAILS_PER_HOUR"]:
+                return None
+            events.record("password_reset_requested", user["id"],
+                          events.Origin(*(payload.get("origin") or [None, None, None])))
         token = one_time_tokens.issue(user["id"], one_time_tokens.PASSWORD_RESET,
                                       password_binding(user["password_state"]),
                                       current_app.config["PASSWORD_RESET_TTL"])
-        events.record("password_reset_requested", user["id"],
-                      events.Origin(*(payload.get("origin") or [None, None, None])))
     return mail.compose(address, "password_reset", username=user["username"], token=token,
                         minutes=current_app.config["PASSWORD_RESET_TTL"] // 60)
 
@@ -83,7 +88,7 @@ def password_binding(password_state):
     return f"password:{password_state}"
 
 
-def verify_email(payload):
+def verify_email(payload, first_attempt=True):
     """A verification link to the pending address; None when it is no longer the one pending."""
     user = users.get(payload["user_id"])
     if user is None or emails.get(user["id"]).pending != payload["email"]:
@@ -103,7 +108,7 @@ def email_binding(address):
 
 def notice(template):
     """A handler for a notice (no token) to payload["to"]."""
-    def handler(payload):
+    def handler(payload, first_attempt=True):
         return mail.compose(payload["to"], template, username=payload["username"],
                             new_address=payload.get("new"))
     return handler
@@ -145,7 +150,7 @@ def lease_seconds(batch):
 def _process(item):
     """Send one claimed row and mark it; the failure text when the server is unreachable, else None."""
     try:
-        message = HANDLERS[item.kind](item.payload)
+        message = HANDLERS[item.kind](item.payload, first_attempt=item.attempts == 1)
     except db.DatabaseUnavailable as exc:
         outbox.retry(item, backoff(item.attempts), f"database: {exc}")
         return

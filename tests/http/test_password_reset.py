@@ -543,3 +543,26 @@ def test_a_refused_smtp_login_keeps_the_mail_queued(make_app):
         assert keeper.messages == []
     finally:
         controller.stop()
+
+
+def test_retries_while_the_server_is_down_count_as_one_request(make_app, make_user):
+    """The hourly cap counts requests, not delivery attempts: a long outage does not skip the mail."""
+    port = free_port()
+    app = make_app(MAIL_HOST="127.0.0.1", MAIL_PORT=port, MAIL_SECURITY="none", MAIL_TIMEOUT=2,
+                   PASSWORD_RESET_MAILS_PER_HOUR=1)
+    user = make_user("kim")
+    give_email(app, user["id"], "kim@example.test")
+    forgot(app.test_client(), username="kim")
+    for _ in range(3):  # three failed attempts
+        run_sql(app, "UPDATE mail_outbox SET next_attempt_at = NOW()")
+        assert deliver(app) == 1
+    server = MailCatcher(port).start()
+    try:
+        run_sql(app, "UPDATE mail_outbox SET next_attempt_at = NOW()")
+        assert deliver(app) == 1
+        assert len(server.wait_for(1)) == 1 and token_in(server.messages[0])
+        assert query(app, "SELECT state, attempts FROM mail_outbox") == [{"state": "sent", "attempts": 4}]
+        assert query(app, "SELECT COUNT(*) AS n FROM security_event"
+                          " WHERE kind = 'password_reset_requested'") == [{"n": 1}]
+    finally:
+        server.stop()
