@@ -141,6 +141,20 @@ def from_env(env=None):
         # Observability: one JSON line per request on stderr; Prometheus /metrics.
         "ACCESS_LOG": _bool(env, "ACCESS_LOG", True),
         "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),
+        # Second factors (accounts/totp.py, accounts/passkeys.py, docs/security.md
+        # "Second factors"). The Fernet key that encrypts TOTP secrets at rest
+        # (production refuses to start without one); previous keys still decrypt.
+        "MFA_ENCRYPTION_KEY": _str(env, "MFA_ENCRYPTION_KEY", ""),
+        "MFA_ENCRYPTION_KEY_PREVIOUS": _list(env, "MFA_ENCRYPTION_KEY_PREVIOUS", []),
+        # The name authenticator apps and passkey prompts show.
+        "MFA_ISSUER": _str(env, "MFA_ISSUER", "JWT API"),
+        # Seconds an mfa_token (a login waiting for its second step) lives.
+        "MFA_TOKEN_TTL": _int(env, "MFA_TOKEN_TTL", 300, minimum=30),
+        # Sensitive operations need a login or POST /auth/reauth this recent.
+        "STEP_UP_SECONDS": _int(env, "STEP_UP_SECONDS", 600, minimum=1),
+        # Where browsers reach the service: its host is the WebAuthn RP ID and
+        # scheme://host[:port] the origin passkey assertions must come from.
+        "PUBLIC_URL": _str(env, "PUBLIC_URL", "http://localhost:5000"),
     }
 
 
@@ -163,6 +177,7 @@ def validate(config):
     _check_keys(config)
     _check_cors(config)
     _check_redis(config)
+    _check_mfa(config)
     check_production(config)
 
 
@@ -193,6 +208,32 @@ def _check_redis(config):
         raise ConfigError(f"CACHE_SECONDS must be between 0 and {MAX_CACHE_SECONDS}")
 
 
+MFA_KEY_HINT = (
+    "generate one with: python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'"
+)
+
+
+def _check_mfa(config):
+    """The TOTP encryption keys must be Fernet keys; PUBLIC_URL an http(s) origin."""
+    from cryptography.fernet import Fernet  # only here: settings parsing needs no crypto
+    for name, keys in (("MFA_ENCRYPTION_KEY", [config.get("MFA_ENCRYPTION_KEY") or ""]),
+                       ("MFA_ENCRYPTION_KEY_PREVIOUS", config.get("MFA_ENCRYPTION_KEY_PREVIOUS", []))):
+        for key in keys:
+            if not key:
+                continue
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ConfigError(f"{name} is not a Fernet key; {MFA_KEY_HINT}") from None
+    url = config.get("PUBLIC_URL", "http://localhost:5000")
+    if not _PUBLIC_URL.fullmatch(url):
+        raise ConfigError(f"PUBLIC_URL must be scheme://host[:port] like https://auth.example.com, got {url!r}")
+
+
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+
+
 def check_production(config):
     """Refuse to run production with debug on or a missing, default or short secret.
 
@@ -211,3 +252,5 @@ def check_production(config):
         raise ConfigError(
             f"SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; {SECRET_HINT}"
         )
+    if not config.get("MFA_ENCRYPTION_KEY"):
+        raise ConfigError(f"MFA_ENCRYPTION_KEY is not set (it encrypts TOTP secrets); {MFA_KEY_HINT}")

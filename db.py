@@ -187,8 +187,13 @@ def transaction():
     """Run the block's queries as one transaction: commit on success, else roll back.
 
     Actions registered with on_commit() inside the block run after the
-    commit, in order; a rollback drops them.
+    commit, in order; a rollback drops them. Inside an open transaction the
+    block simply joins it (MySQL has no nested transactions: a second BEGIN
+    would commit the first), so domain functions can be composed.
     """
+    if g.get("_on_commit") is not None:
+        yield
+        return
     conn = get_db()
     try:
         conn.begin()
