@@ -136,6 +136,16 @@ def claim(token: object) -> Challenge:
     return Challenge(token_hash, row["user_id"], row["first_amr"])
 
 
+def pending_user(token: object) -> int:
+    """The user a live mfa_token waits for (no attempt counted); TokenError otherwise."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise TokenError(BAD_TOKEN)
+    row = db.one(SELECT_LIVE_CHALLENGE, (_hash(token), MAX_ATTEMPTS))
+    if row is None:
+        raise TokenError(BAD_TOKEN)
+    return row["user_id"]
+
+
 def complete(challenge: Challenge) -> None:
     """The second step succeeded: the token is spent (TokenError if another request spent it)."""
     if db.execute(USE_CHALLENGE, (challenge.token_hash,)).rowcount != 1:
