@@ -30,6 +30,7 @@ TOTP, PASSKEY, RECOVERY_CODE = "totp", "webauthn", "recovery_code"
 # amr values (RFC 8176) of each second factor; "rc" is ours: RFC 8176 has none for recovery codes.
 AMR = {TOTP: "otp", PASSKEY: "hwk", RECOVERY_CODE: "rc"}
 BAD_TOKEN = "The mfa_token is invalid, used or expired: log in again."
+PURGE_ONE_IN = 64
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ COUNT_ATTEMPT = """
     WHERE token_hash = %s AND used_at IS NULL AND expires_at > NOW() AND failures < %s"""
 USE_CHALLENGE = "UPDATE mfa_challenge SET used_at = NOW() WHERE token_hash = %s AND used_at IS NULL"
 DELETE_CHALLENGES_OF_USER = "DELETE FROM mfa_challenge WHERE user_id = %s"
-PURGE_CHALLENGES = "DELETE FROM mfa_challenge WHERE expires_at < NOW() - INTERVAL 1 DAY LIMIT 1000"
+PURGE_CHALLENGES = "DELETE FROM mfa_challenge WHERE expires_at < NOW() - INTERVAL 1 HOUR LIMIT 1000"
 
 
 def _hash(token: str) -> str:
@@ -115,6 +116,8 @@ def start(user_id: int, first_amr: str = "pwd") -> str:
     token = secrets.token_urlsafe(32)
     db.execute(INSERT_CHALLENGE, (_hash(token), user_id, first_amr,
                                   current_app.config["MFA_TOKEN_TTL"]))
+    if secrets.randbelow(PURGE_ONE_IN) == 0:
+        purge()  # now and then, so dead rows never pile up without a cron job
     return token
 
 
@@ -154,8 +157,8 @@ def complete(challenge: Challenge) -> None:
 
 
 def purge() -> int:
-    """Delete challenges expired for a day; returns how many."""
-    return db.execute(PURGE_CHALLENGES).rowcount
+    """Delete challenges expired for an hour (and the passkey challenges that expired); how many."""
+    return db.execute(PURGE_CHALLENGES).rowcount + passkeys.purge()
 
 
 # --- the per-account delay --------------------------------------------------------

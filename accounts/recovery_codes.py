@@ -1,7 +1,7 @@
 """Recovery codes: the `mfa_recovery_code` table. Ten at a time, single use, stored as SHA-256.
 
-Each code carries 128 random bits (26 base32 characters, shown in groups of
-five). A new set replaces the old one whole: after regenerate(), no old code
+Each code carries 128 random bits (26 base32 characters, shown in five
+groups). A new set replaces the old one whole: after regenerate(), no old code
 works. Input is compared after dropping spaces and dashes and folding case,
 so a code copied from paper in any layout still matches.
 """
@@ -25,7 +25,7 @@ REMAINING = "SELECT COUNT(*) AS n FROM mfa_recovery_code WHERE user_id = %s AND 
 
 def _new_code() -> str:
     raw = base64.b32encode(secrets.token_bytes(BYTES)).decode("ascii").rstrip("=").lower()
-    return "-".join(raw[i:i + 5] for i in range(0, len(raw), 5))
+    return "-".join([raw[0:5], raw[5:10], raw[10:15], raw[15:20], raw[20:]])  # 5-5-5-5-6
 
 
 def _normalized(code: str) -> str:
