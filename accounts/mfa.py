@@ -14,6 +14,7 @@ counted before the code is checked and cleared after a success, in one
 conditional UPDATE each, so a burst cannot slip between a check and a count.
 """
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from flask import current_app
 import db
 from accounts import passkeys, recovery_codes, totp
 from accounts.errors import Throttled, TokenError
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # codes per mfa_token
 WINDOW = 3600
@@ -234,7 +237,12 @@ def check_code(user_id: int, code: object = None, recovery_code: object = None) 
     if code is not None:
         return AMR[TOTP] if totp.verify(user_id, code) else None
     if recovery_code is not None and required(user_id):
-        return AMR[RECOVERY_CODE] if recovery_codes.use(user_id, recovery_code) else None
+        if not recovery_codes.use(user_id, recovery_code):
+            return None
+        # A security event: the user may have lost their device (never the code itself).
+        log.warning("security event: recovery code used by user %s (%s left)",
+                    user_id, recovery_codes.remaining(user_id))
+        return AMR[RECOVERY_CODE]
     return None
 
 

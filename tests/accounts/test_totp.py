@@ -150,3 +150,34 @@ def test_failed_codes_grow_a_delay_per_account(make_app, alice):
             mfa.verify_code(alice["id"], code="000000")
         assert 1 <= caught.value.retry_after <= 2
         db.close_db()
+
+
+def test_racing_requests_with_one_code_have_exactly_one_winner(app, alice):
+    import threading
+    with app.app_context():
+        secret, _ = enrolled(alice["id"])
+        db.close_db()
+    code = code_at(secret, now_step())
+    results, start = [], threading.Barrier(8)
+
+    def attempt():
+        with app.app_context():
+            start.wait()
+            results.append(totp.verify(alice["id"], code))
+            db.close_db()
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_a_recovery_code_use_is_logged_as_a_security_event(ctx, alice, caplog):
+    enrolled(alice["id"])
+    codes = recovery_codes.regenerate(alice["id"])
+    with caplog.at_level("WARNING", logger="accounts.mfa"):
+        assert mfa.check_code(alice["id"], recovery_code=codes[0]) == "rc"
+    assert f"recovery code used by user {alice['id']} (9 left)" in caplog.text
+    assert codes[0] not in caplog.text

@@ -327,3 +327,26 @@ def test_turning_totp_off_needs_the_password_and_a_code(client, alice, app):
     assert query(app, "SELECT COUNT(*) AS n FROM mfa_recovery_code")[0]["n"] == 0
     back = client.post("/auth", json={"username": "alice", "password": alice["password"]})
     assert back.status_code == 200 and claims(back.get_json()["access_token"])["amr"] == ["pwd"]
+
+
+def test_the_second_step_wears_the_per_ip_login_limit(make_app):
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2/minute").test_client()
+    statuses = [client.post("/auth/mfa", json={"mfa_token": "x" * 43, "code": "123456"}).status_code
+                for _ in range(3)]
+    assert statuses == [401, 401, 429]
+
+
+def test_a_token_from_before_amr_must_reauthenticate(app, client, alice):
+    from accounts import tokens, users
+    with app.app_context():
+        user = users.to_log_in(alice["id"])
+        old = tokens.issue(user, tokens.ACCESS, 300)  # no fam, amr or auth_time: an older token
+    _assert_reauth_required(client.patch(f"/users/{alice['id']}", headers=bearer(old), json={
+        "password": "a-new-password-123", "current_password": alice["password"]}))
+
+
+def test_reauth_never_outlives_the_token_it_replaces(client, alice):
+    body = client.post("/auth/reauth", headers=alice["headers"], json={"password": alice["password"]}).get_json()
+    old = claims(alice["headers"]["Authorization"].split()[1])
+    assert claims(body["access_token"])["exp"] <= old["exp"]
+    assert claims(body["access_token"])["amr"] == ["pwd"]

@@ -256,3 +256,16 @@ def test_malformed_credentials_are_refused_cleanly(client, user, body):
     response = client.post("/webauthn/register/verify", headers=alice["headers"], json=body)
     assert response.status_code in (400, 422), response.get_json()
     assert_error(client.post("/webauthn/login/verify", json=body), 401 if body else 400)
+
+
+def test_a_passkey_login_requires_user_verification(client, user, authenticator, caplog):
+    alice = user("alice")
+    register(client, authenticator, alice)
+    authenticator.cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator.id, "isUserVerified": False})
+    options = client.post("/webauthn/login/options").get_json()
+    assert options["userVerification"] == "required"
+    options["userVerification"] = "discouraged"  # a client that asks the authenticator for less
+    with caplog.at_level("INFO", logger="accounts.passkeys"):
+        response = client.post("/webauthn/login/verify", json=authenticator.get(options))
+    assert_error(response, 401, description="The passkey could not be verified.")
+    assert _refusal_logged(caplog, "User verification is required")
