@@ -40,10 +40,11 @@ system-deps:
 # A private .env with a fresh signing secret; never overwrites an existing one.
 .env:
 	sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')|" \
+	    -e "s|^MFA_ENCRYPTION_KEY=.*|MFA_ENCRYPTION_KEY=$$(python3 -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')|" \
 	    -e "s|^MYSQL_ROOT_PASSWORD=.*|MYSQL_ROOT_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    -e "s|^MYSQL_PASSWORD=.*|MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    .env.example > .env
-	@echo "wrote .env with a new SECRET_KEY and MySQL container passwords"
+	@echo "wrote .env with a new SECRET_KEY, MFA_ENCRYPTION_KEY and MySQL container passwords"
 
 secret:
 	@python3 -c 'import secrets; print(secrets.token_urlsafe(48))'

@@ -109,6 +109,15 @@ def replace_hash(user_id: int, new_hash: str, old_hash: str) -> None:
     db.execute(REPLACE_HASH, (new_hash, user_id, old_hash))
 
 
+USER_TO_LOG_IN = "SELECT id, username, is_admin, token_version FROM user WHERE id = %s"
+
+
+def to_log_in(user_id: int) -> User | None:
+    """The User `user_id` for issuing tokens after a second step or a passkey login, or None."""
+    row = db.one(USER_TO_LOG_IN, (user_id,))
+    return user_from_row(row) if row else None
+
+
 def for_token(user_id: int, jti: str, family_id: str | None) -> dict | None:
     """The user row plus `revoked` (the token's jti or session is revoked), or None."""
     return db.one(USER_FOR_TOKEN, (jti, family_id, user_id))

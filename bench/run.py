@@ -14,6 +14,7 @@ run. Results: a table on stdout and bench/results/<UTC timestamp>.json.
 The exit status is 0 only when every target is met.
 """
 import argparse
+import base64
 import concurrent.futures
 import contextlib
 import datetime
@@ -161,6 +162,7 @@ def server_env(base, database):
         "PYTHON_DOTENV_DISABLED": "1",
         "APP_ENV": "production", "FLASK_DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "MFA_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "DB_HOST": base["DB_HOST"], "DB_PORT": str(base["DB_PORT"]),
         "DB_USER": base["DB_USER"], "DB_PASSWORD": base["DB_PASSWORD"],
         "DB_NAME": database, "DB_SSL_MODE": "disabled",

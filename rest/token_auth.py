@@ -11,7 +11,7 @@ from functools import wraps
 from flask import current_app, g, request
 from werkzeug.local import LocalProxy
 
-from accounts import auth, sessions, tokens
+from accounts import auth, session_auth, sessions, tokens
 from accounts.users import User
 from rest.errors import REALM, ApiError, invalid_token
 from rest.middleware import USER_ID_KEY
@@ -104,21 +104,27 @@ def token_required(view):
     return wrapper
 
 
-def token_body(user: User, family: sessions.Family | None = None) -> dict:
+def token_body(user: User, family: sessions.Family | None = None, amr: list[str] | None = None) -> dict:
     """The JSON body of every token response: an access and a refresh token.
 
     Without `family` this starts a new session (a refresh family row, see
-    accounts/sessions.py) seen from this request's user agent and address;
-    POST /refresh passes the family it just rotated. Both tokens carry the
-    family id (`fam`) so logout can revoke the session; the refresh token
-    expires with its family, and so at the latest does the access token.
+    accounts/sessions.py) seen from this request's user agent and address,
+    authenticated by `amr` (default ["pwd"]) now; POST /refresh passes the
+    family it just rotated, whose amr and auth_time are kept
+    (accounts/session_auth.py). Both tokens carry the family id (`fam`) so
+    logout can revoke the session; the access token also carries `amr` and
+    `auth_time`; the refresh token expires with its family, and so at the
+    latest does the access token.
     """
     if family is None:
         family = sessions.start(user.id, request.headers.get("User-Agent"), request.remote_addr)
+        how = session_auth.record(family.id, amr or ["pwd"])
+    else:
+        how = session_auth.claims(family.id) or {}  # a session from before amr: none
     now = int(time.time())
     ttl = max(1, min(current_app.config["JWT_ACCESS_TTL"], family.exp - now))
     return {
-        "access_token": tokens.issue(user, tokens.ACCESS, ttl, fam=family.id),
+        "access_token": tokens.issue(user, tokens.ACCESS, ttl, fam=family.id, **how),
         "token_type": "Bearer",
         "expires_in": ttl,
         "refresh_token": tokens.issue(user, tokens.REFRESH, family.exp - now,

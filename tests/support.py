@@ -194,8 +194,8 @@ class Gunicorn:
 
     database = None  # set by start_live_server, which owns one
 
-    def __init__(self, directory, env, workers=2, app_spec=None):
-        self.port = free_port()
+    def __init__(self, directory, env, workers=2, app_spec=None, port=None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Nothing from the developer's shell or .env: only what is set here.
         documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
@@ -251,11 +251,14 @@ class Gunicorn:
                 pass
 
 
-def start_live_server(tmp_dir, seed=True, **env_overrides):
-    """Create a database (seeded unless told) and start gunicorn on it, ready; call stop_live_server."""
+def start_live_server(tmp_dir, seed=True, port=None, **env_overrides):
+    """Create a database (seeded unless told) and start gunicorn on it, ready; call stop_live_server.
+
+    `port`: listen there (e.g. one PUBLIC_URL already names) instead of on a free one.
+    """
     database = create_database(prefix="test_live", seed=seed)
     try:
-        server = Gunicorn(tmp_dir, {**server_config(database), **env_overrides})
+        server = Gunicorn(tmp_dir, {**server_config(database), **env_overrides}, port=port)
     except BaseException:
         drop_database(database)
         raise
