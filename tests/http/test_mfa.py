@@ -171,9 +171,8 @@ def test_a_recovery_code_works_once(client, alice):
 def test_an_mfa_token_is_for_its_own_account_only(client, alice, make_user):
     secret, _ = enable_totp(client, alice)
     bob = make_user("bob", password="bobs-password-1234")
-    from support import bearer as _bearer
-    bob["headers"] = _bearer(client.post("/auth", json={"username": "bob", "password": bob["password"]})
-                             .get_json()["access_token"])
+    bob["headers"] = bearer(client.post("/auth", json={"username": "bob", "password": bob["password"]})
+                            .get_json()["access_token"])
     enable_totp(client, bob)
     bobs_token = password_step(client, bob)["mfa_token"]
     response = client.post("/auth/mfa", json={"mfa_token": bobs_token, "code": code(secret)})

@@ -145,7 +145,6 @@ def test_an_assertion_for_another_user_is_refused(client, user, authenticator):
     register(client, authenticator, bob)
     bobs_step = client.post("/auth", json={"username": "bob", "password": bob["password"]}).get_json()
     options = client.post("/webauthn/mfa/options", json={"mfa_token": bobs_step["mfa_token"]}).get_json()
-    alices_id = client.get("/webauthn/credentials", headers=alice["headers"]).get_json()
     # Point bob's options at alice's passkey (the browser holds both).
     alice_key = [c for c in authenticator.credentials() if c["userHandle"] == base64.b64encode(
         str(alice["id"]).encode()).decode()][0]
@@ -154,7 +153,6 @@ def test_an_assertion_for_another_user_is_refused(client, user, authenticator):
     assertion = authenticator.get(options)
     response = client.post("/auth/mfa", json={"mfa_token": bobs_step["mfa_token"], "credential": assertion})
     assert_error(response, 401, description="The passkey could not be verified.")
-    assert alices_id["credentials"]
 
 
 def test_a_login_challenge_is_not_a_second_step_challenge(client, user, authenticator):
