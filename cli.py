@@ -1,4 +1,5 @@
 """Operator commands: `flask --app app <command>`. Each exits non-zero on failure."""
+import functools
 import sys
 
 import click
@@ -25,6 +26,17 @@ def _unreachable(exc):
     )
 
 
+def needs_database(command):
+    """Run `command`; a database that cannot be reached ends it with one line saying what to do."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except db.DatabaseUnavailable as exc:
+            _unreachable(exc)
+    return wrapper
+
+
 def create_database():
     """CREATE DATABASE IF NOT EXISTS for the configured DB_NAME; exits 1 if the name is unsafe."""
     try:
@@ -43,39 +55,33 @@ def _read_password(confirm=True):
 
 @click.command("init-db")
 @with_appcontext
+@needs_database
 def init_db_command():
     """Create the database if needed and load sql/schema.sql (idempotent)."""
-    try:
-        create_database()
-        schema.run_file("schema.sql")
-    except db.DatabaseUnavailable as exc:
-        _unreachable(exc)
+    create_database()
+    schema.run_file("schema.sql")
     click.echo(f"schema loaded into {current_app.config['DB_NAME']}")
 
 
 @click.command("seed")
 @with_appcontext
+@needs_database
 def seed_command():
     """Load the demo data of sql/seed.sql (idempotent). Never in production."""
-    try:
-        schema.run_file("seed.sql")
-    except db.DatabaseUnavailable as exc:
-        _unreachable(exc)
+    schema.run_file("seed.sql")
     click.echo("demo data loaded (users roy/roy and admin; see README)")
 
 
 @click.command("bootstrap")
 @with_appcontext
+@needs_database
 def bootstrap_command():
     """Create the database, schema and demo data when they are missing (make run)."""
-    try:
-        create_database()
-        fresh = not schema.has_users_table()
-        schema.run_file("schema.sql")
-        if fresh:
-            schema.run_file("seed.sql")
-    except db.DatabaseUnavailable as exc:
-        _unreachable(exc)
+    create_database()
+    fresh = not schema.has_users_table()
+    schema.run_file("schema.sql")
+    if fresh:
+        schema.run_file("seed.sql")
     click.echo("database ready" + (" (schema and demo data loaded)" if fresh else ""))
 
 
@@ -83,6 +89,7 @@ def bootstrap_command():
 @with_appcontext
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Give the user the admin flag.")
+@needs_database
 def create_user_command(username, admin):
     """Create USERNAME; the password is prompted for, or read from stdin."""
     problem = validation.username_problem(username)
@@ -96,8 +103,6 @@ def create_user_command(username, admin):
         users.create(username, password, admin)
     except Conflict:
         _fail(f"user {username!r} already exists")
-    except db.DatabaseUnavailable as exc:
-        _unreachable(exc)
     click.echo(f"created {'admin ' if admin else ''}user {username}")
 
 
@@ -124,17 +129,15 @@ def _existing_user(username):
 @click.command("set-password")
 @with_appcontext
 @click.argument("username")
+@needs_database
 def set_password_command(username):
     """Give USERNAME a new password (prompted, or read from stdin); logs them out everywhere."""
-    try:
-        user = _existing_user(username)
-        password = _read_password()
-        problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
-        if problem:
-            _fail(f"password {problem}")
-        users.update(user["id"], password=password)  # logs them out everywhere
-    except db.DatabaseUnavailable as exc:
-        _unreachable(exc)
+    user = _existing_user(username)
+    password = _read_password()
+    problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
+    if problem:
+        _fail(f"password {problem}")
+    users.update(user["id"], password=password)  # logs them out everywhere
     click.echo(f"password of {username} changed; their tokens are revoked")
 
 
@@ -142,18 +145,16 @@ def set_password_command(username):
 @with_appcontext
 @click.argument("username")
 @click.option("--on/--off", "admin", default=None, help="Grant (--on) or remove (--off) the admin flag.")
+@needs_database
 def set_admin_command(username, admin):
     """Grant or remove USERNAME's admin flag; logs them out everywhere when it changes."""
     if admin is None:
         _fail("say --on or --off")
-    try:
-        user = _existing_user(username)
-        if bool(user["is_admin"]) == admin:
-            click.echo(f"{username} is already {'an admin' if admin else 'not an admin'}")
-            return
-        users.update(user["id"], admin=admin)  # logs them out everywhere
-    except db.DatabaseUnavailable as exc:
-        _unreachable(exc)
+    user = _existing_user(username)
+    if bool(user["is_admin"]) == admin:
+        click.echo(f"{username} is already {'an admin' if admin else 'not an admin'}")
+        return
+    users.update(user["id"], admin=admin)  # logs them out everywhere
     click.echo(f"{username} is {'now an admin' if admin else 'no longer an admin'}; their tokens are revoked")
 
 
@@ -161,15 +162,13 @@ def set_admin_command(username, admin):
 @with_appcontext
 @click.argument("username")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@needs_database
 def delete_user_command(username, yes):
     """Delete USERNAME with their posts, authors and sessions, in one transaction."""
-    try:
-        user = _existing_user(username)
-        if not yes and not click.confirm(f"Delete {username} and everything they own?"):
-            _fail("not deleted")
-        users.delete(user["id"])
-    except db.DatabaseUnavailable as exc:
-        _unreachable(exc)
+    user = _existing_user(username)
+    if not yes and not click.confirm(f"Delete {username} and everything they own?"):
+        _fail("not deleted")
+    users.delete(user["id"])
     click.echo(f"deleted user {username}")
 
 

@@ -15,7 +15,7 @@ import contextlib
 import datetime
 import os
 import threading
-from collections import namedtuple
+from typing import NamedTuple
 
 import pymysql
 import pymysql.converters
@@ -24,11 +24,17 @@ from dbutils.pooled_db import PooledDB
 from flask import current_app, g
 
 IntegrityError = pymysql.err.IntegrityError
+# Above every INT UNSIGNED id: the "before" of a first page in keyset pagination.
+ABOVE_ALL_IDS = 4294967296
 DUPLICATE_KEY = 1062
 # Errors that mean "the database cannot answer now", not "the query is wrong".
 _UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
 
-Result = namedtuple("Result", "rowcount lastrowid")
+class Result(NamedTuple):
+    """What a write reports: rows changed, and the AUTO_INCREMENT id it made (0 if none)."""
+
+    rowcount: int
+    lastrowid: int
 
 
 class DatabaseUnavailable(Exception):
@@ -164,17 +170,17 @@ def _run(sql, params, fetch):
         raise DatabaseUnavailable(str(exc)) from exc
 
 
-def one(sql, params=None):
+def one(sql: str, params=None) -> dict | None:
     """Run a query and return its first row as a dict, or None."""
     return _run(sql, params, lambda cur: cur.fetchone())
 
 
-def many(sql, params=None):
+def many(sql: str, params=None) -> list[dict]:
     """Run a query and return all rows as a list of dicts."""
     return _run(sql, params, lambda cur: list(cur.fetchall()))
 
 
-def execute(sql, params=None):
+def execute(sql: str, params=None) -> Result:
     """Run a write and return Result(rowcount, lastrowid).
 
     Raises IntegrityError (see is_duplicate) on a constraint violation.

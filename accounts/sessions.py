@@ -18,8 +18,8 @@ A family's `expires_at` is absolute: rotation never extends a session.
 import logging
 import time
 import uuid
-from collections import namedtuple
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from flask import current_app
 
@@ -29,8 +29,15 @@ from accounts.errors import RefreshRejected
 
 log = logging.getLogger(__name__)
 
-# A session's id, the jti its next refresh token must carry, and its absolute expiry (epoch s).
-Family = namedtuple("Family", "id jti exp")
+
+class Family(NamedTuple):
+    """A session: its id, the jti its next refresh token must carry, its absolute expiry (epoch s)."""
+
+    id: str
+    jti: str
+    exp: int
+
+
 USER_AGENT_MAX = 255
 IP_MAX = 45  # the longest IPv6 text form; the column's size
 LIST_LIMIT = 100

@@ -576,9 +576,9 @@ def explain(application, user_id):
         cursors["post"] = first_post[-1]["id"]
         cursors["user"] = first_user[-1]["id"]
         queries = {
-            "posts first page": (posts.POSTS_PAGE, (user_id, posts.NO_ID, PAGE + 1)),
+            "posts first page": (posts.POSTS_PAGE, (user_id, db.ABOVE_ALL_IDS, PAGE + 1)),
             "posts last page": (posts.POSTS_PAGE, (user_id, cursors["post"], PAGE + 1)),
-            "users first page": (users.USERS_PAGE, (users.NO_ID, PAGE + 1)),
+            "users first page": (users.USERS_PAGE, (db.ABOVE_ALL_IDS, PAGE + 1)),
             "users last page": (users.USERS_PAGE, (cursors["user"], PAGE + 1)),
         }
         return {name: {"sql": " ".join(sql.split()), "plan": db.many("EXPLAIN " + sql, params)}
