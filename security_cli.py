@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import db
-from accounts import keys, revocation, tokens
+from accounts import keys, mfa, revocation, tokens, users
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +99,15 @@ def mfa_reset_command(username, yes):
     For a user who lost their device and their recovery codes: they log in
     with their password alone afterwards and should set up a factor again.
     """
-    from accounts import mfa, users  # the factor modules need the app's settings only here
     try:
         row = users.get_by_name(username)
         if row is None:
             _fail(f"no user {username!r}")
         if not yes and not click.confirm(f"Remove every second factor of {username}?"):
             _fail("nothing changed")
-        mfa.reset(row["id"])
-        users.revoke_everything(row["id"])
+        with db.transaction():  # both or neither
+            mfa.reset(row["id"])
+            users.revoke_everything(row["id"])
     except db.DatabaseUnavailable as exc:
         _fail(f"cannot reach the database ({exc})")
     # The security event: who was reset, never anything secret.
