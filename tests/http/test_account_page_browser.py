@@ -5,9 +5,9 @@ is `localhost`). As the tutorial's user roy: log in with the password, see
 the sessions and revoke another one, enroll an authenticator app by its QR
 (the key is read from the page, the code computed with pyotp), keep the
 recovery codes, add a passkey; then log in again with password + code, with
-a passkey alone, and remove the passkey. Screenshots of each stage are
-written and checked (a PNG, non-trivial in size); any CSP violation or page
-error fails the test.
+password + passkey, with a passkey alone; remove the passkey, make new recovery
+codes and turn the app off. Screenshots of each stage are written and checked
+(a PNG, non-trivial in size); any CSP violation or page error fails the test.
 """
 import base64
 import json
@@ -158,6 +158,20 @@ def test_the_account_page_end_to_end(page, server, tmp_path):
     expect(page.locator("#account-status")).to_have_text("Passkey removed.")
     expect(page.locator("#passkeys li")).to_have_count(0)
     screenshot(page, tmp_path / "6-passkey-removed.png")
+
+    # New recovery codes, then the app turned off with the password and the next code.
+    old_codes = page.locator("#recovery-codes").text_content()
+    page.click("#recovery-new")
+    expect(page.locator("#account-status")).to_have_text("New recovery codes made; the old ones no longer work.")
+    new_codes = page.locator("#recovery-codes").text_content().split("\n")
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes.split("\n"))
+    page.fill("#totp-off-password", "roy")
+    page.fill("#totp-off-code", totp_code(secret, 1))
+    page.click("#totp-off-form button[type=submit]")
+    expect(page.locator("#account-status")).to_have_text("Authenticator app turned off.")
+    expect(page.locator("#totp-state")).to_have_text("Off.")
+    expect(page.locator("#totp-start")).to_be_visible()
+    screenshot(page, tmp_path / "7-totp-off.png")
     clean(page)
 
 
