@@ -267,3 +267,13 @@ def test_a_passkey_login_requires_user_verification(client, user, authenticator,
         response = client.post("/webauthn/login/verify", json=authenticator.get(options))
     assert_error(response, 401, description="The passkey could not be verified.")
     assert _refusal_logged(caplog, "User verification is required")
+
+
+def test_an_assertion_whose_user_handle_names_someone_else_is_refused(client, user, authenticator):
+    alice, bob = user("alice"), user("bob")
+    register(client, authenticator, alice)
+    assertion = passkey_login(client, authenticator)
+    forged = dict(assertion, response=dict(assertion["response"], userHandle=base64.urlsafe_b64encode(
+        str(bob["id"]).encode()).decode().rstrip("=")))  # the handle is not signed: a client can change it
+    assert_error(client.post("/webauthn/login/verify", json=forged), 401,
+                 description="The passkey could not be verified.")
