@@ -180,6 +180,9 @@ def metrics_folder(environ=os.environ):
     return value
 
 
+# The only environments there are: any other spelling ("prod", "Production",
+# "staging") would silently skip the production guard, so it is refused.
+APP_ENVS = ("development", "test", "production")
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
@@ -191,6 +194,7 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 def validate(config):
     """Check values that no environment may get wrong; raises ConfigError."""
+    _check_app_env(config)
     if config["DB_SSL_MODE"] not in SSL_MODES:
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
@@ -201,6 +205,12 @@ def validate(config):
     _check_redis(config)
     _check_mfa(config)
     check_production(config)
+
+
+def _check_app_env(config):
+    if config.get("APP_ENV") not in APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of: {', '.join(APP_ENVS)} "
+                          f"(got {config.get('APP_ENV')!r})")
 
 
 def _check_keys(config):
@@ -276,3 +286,22 @@ def check_production(config):
         )
     if not config.get("MFA_ENCRYPTION_KEY"):
         raise ConfigError(f"MFA_ENCRYPTION_KEY is not set (it encrypts TOTP secrets); {MFA_KEY_HINT}")
+
+
+def refuse_busy_address(host, port):
+    """ConfigError naming GUNICORN_BIND when another process already listens on host:port.
+
+    Both servers would otherwise fail in their own words: gunicorn prints
+    "Connection in use" five times, retrying, and never names the setting.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{host}:{port} is in use ({exc.strerror}); stop the server listening there, "
+                f"or set GUNICORN_BIND to another address, e.g. GUNICORN_BIND={host}:{port + 1}"
+            ) from None

@@ -41,6 +41,20 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached or did not answer in time."""
 
 
+# The server answered and refused the account: wrong user or password (1045),
+# no access to the database (1044), unix-socket-only account (1698).
+_CREDENTIALS_REFUSED = (1044, 1045, 1698)
+
+
+def credentials_refused(exc):
+    """The server's message if DatabaseUnavailable `exc` is a refused login, else "" (out of reach)."""
+    cause = exc.__cause__
+    if isinstance(cause, pymysql.err.OperationalError) and len(cause.args) == 2 \
+            and cause.args[0] in _CREDENTIALS_REFUSED:
+        return f"{cause.args[0]} {cause.args[1]}"
+    return ""
+
+
 def is_duplicate(exc):
     """True if `exc` is a unique-key violation (MySQL error 1062)."""
     return isinstance(exc, IntegrityError) and exc.args and exc.args[0] == DUPLICATE_KEY

@@ -76,11 +76,17 @@ UPDATE_USER = """
 BUMP_TOKEN_VERSION = "UPDATE user SET token_version = token_version + 1 WHERE id = %s"
 # Posts, authors and sessions go with the user by their foreign keys' ON DELETE CASCADE.
 DELETE_USER = "DELETE FROM user WHERE id = %s"
+ANY_USER = "SELECT EXISTS (SELECT 1 FROM user) AS found"
 
 
 def user_from_row(row: dict) -> User:
     """The User of a row that has id, username, is_admin and token_version."""
     return User(row["id"], row["username"], bool(row["is_admin"]), row["token_version"])
+
+
+def any_exist() -> bool:
+    """True if the database holds at least one account (a production first start holds none)."""
+    return db.one(ANY_USER)["found"] == 1
 
 
 def get(user_id: int) -> UserRow | None:

@@ -13,6 +13,7 @@ Blueprints, by the URLs they answer:
   jwks       /.well-known/jwks.json
   openapi    /openapi.json
   health     /healthz, /readyz, /metrics
+  docs       /docs (Swagger UI)
   mfa        /mfa, /mfa/totp, /mfa/recovery-codes, /auth/mfa, /auth/reauth
   webauthn   /webauthn/* (passkeys)
 """
@@ -20,13 +21,13 @@ Blueprints, by the URLs they answer:
 
 def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
-    from rest import authors, health, jwks, login, openapi, posts, public, sessions, users
+    from rest import authors, docs, health, jwks, login, openapi, posts, public, sessions, users
     from rest import mfa, webauthn  # second factors (issue 15)
     from rest.inputs import PositiveId
 
     # `<id:name>` in any route: positive integers only, anything else is a 404.
     app.url_map.converters["id"] = PositiveId
-    for module in (login, public, users, posts, authors, sessions, jwks, openapi, health):
+    for module in (login, public, users, posts, authors, sessions, jwks, openapi, health, docs):
         app.register_blueprint(module.bp)
     for module in (mfa, webauthn):
         app.register_blueprint(module.bp)

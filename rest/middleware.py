@@ -181,7 +181,7 @@ def login_failed():
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"

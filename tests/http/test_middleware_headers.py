@@ -10,7 +10,7 @@ PASSWORD = "correct-horse-battery"
 STRONG_SECRET = "s" * 48
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-            "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def assert_hardened(response, csp=API_CSP):
