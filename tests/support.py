@@ -24,6 +24,8 @@ from bench.jsonhttp import call, timed_call  # noqa: F401  (one JSON client for 
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + "x" * 40
+# A well-formed Fernet key (32 bytes, base64url) for TOTP secrets: production requires one.
+MFA_KEY = "m" * 43 + "="
 
 
 def server_config(name=None):
@@ -84,7 +86,7 @@ def app_config(database, **overrides):
     config = server_config(database)
     # Throttling off by default so tests are not rate limited; its own tests enable it.
     config.update({"APP_ENV": "test", "TESTING": True, "SECRET_KEY": SECRET,
-                   "RATELIMIT_ENABLED": False})
+                   "MFA_ENCRYPTION_KEY": MFA_KEY, "RATELIMIT_ENABLED": False})
     config.update(overrides)
     return config
 
@@ -203,7 +205,8 @@ class Gunicorn:
         base = {k: v for k, v in os.environ.items()
                 if k not in documented and not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_"))}
         base.update({"PYTHON_DOTENV_DISABLED": "1",
-                     "APP_ENV": "test", "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false",
+                     "APP_ENV": "test", "SECRET_KEY": SECRET, "MFA_ENCRYPTION_KEY": MFA_KEY,
+                     "RATELIMIT_ENABLED": "false",
                      "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(workers),
                      "PYTHONUNBUFFERED": "1"})
         base.update({k: str(v) for k, v in env.items()})
