@@ -278,3 +278,17 @@ def stop_live_server(server):
     """Stop the gunicorn start_live_server started and drop its database."""
     server.stop()
     drop_database(server.database)
+
+
+def clear_of_a_totp_step_edge(margin=3.0):
+    """Sleep, if needed, until at least `margin` seconds from either edge of a 30-s TOTP step.
+
+    Tests compute a code for "the previous step" or "now" and then send it; a
+    step boundary crossed in between would shift the window under them.
+    """
+    into = time.time() % 30
+    if into < margin:
+        time.sleep(margin - into)
+    elif into > 30 - margin:
+        time.sleep(30 - into + margin)
+

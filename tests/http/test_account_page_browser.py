@@ -17,7 +17,7 @@ import urllib.request
 import pyotp
 import pytest
 
-from support import free_port, require_tool, start_live_server, stop_live_server
+from support import clear_of_a_totp_step_edge, free_port, require_tool, start_live_server, stop_live_server
 from virtual_authenticator import CHROMIUM, CHROMIUM_ARGS, VirtualAuthenticator
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -111,6 +111,7 @@ def test_the_account_page_end_to_end(page, server, tmp_path):
     qr = page.locator("#totp-qr svg")
     assert qr.bounding_box()["width"] > 100
     screenshot(page, tmp_path / "2-totp-qr.png")
+    clear_of_a_totp_step_edge()
     page.fill("#totp-code", totp_code(secret, -1))
     page.click("#totp-confirm-form button[type=submit]")
     expect(page.locator("#account-status")).to_have_text("Authenticator app turned on.")

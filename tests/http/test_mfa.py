@@ -11,7 +11,7 @@ import time
 import pyotp
 import pytest
 
-from support import assert_error, bearer, query
+from support import assert_error, bearer, clear_of_a_totp_step_edge, query
 
 TOKEN_KEYS = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"}
 MFA_KEYS = {"status_code", "error", "description", "mfa_required", "mfa_token",
@@ -36,6 +36,7 @@ def alice(make_user, login):
 
 def enable_totp(client, user):
     """Enroll and confirm TOTP with the previous step's code; return (secret, recovery codes)."""
+    clear_of_a_totp_step_edge()
     started = client.post("/mfa/totp", headers=user["headers"])
     assert started.status_code == 200, started.get_json()
     secret = started.get_json()["secret"]
