@@ -109,6 +109,17 @@ def from_env(env=None):
         # Where a request may carry its access token, in the order tried:
         # authorization (Authorization: JWT|Bearer), x-access-tokens, query (?token=).
         "TOKEN_LOCATIONS": _list(env, "TOKEN_LOCATIONS", ["authorization", "x-access-tokens"]),
+        # Personal access tokens (accounts/personal_tokens.py): lifetime when
+        # POST /tokens names none, and the longest a user may ask for (seconds).
+        "PAT_DEFAULT_TTL": _int(env, "PAT_DEFAULT_TTL", 30 * 24 * 3600, minimum=60),
+        "PAT_MAX_TTL": _int(env, "PAT_MAX_TTL", 365 * 24 * 3600, minimum=60),
+        # DPoP (RFC 9449, rest/dpop_proofs.py): REQUIRED refuses tokens without
+        # a proof (bearer access tokens and logins without DPoP; PATs excepted);
+        # NONCE makes every proof carry a server nonce (DPoP-Nonce); MAX_AGE is
+        # how old (iat, seconds) a proof may be, JWT_LEEWAY on top.
+        "DPOP_REQUIRED": _bool(env, "DPOP_REQUIRED", False),
+        "DPOP_NONCE": _bool(env, "DPOP_NONCE", False),
+        "DPOP_MAX_AGE": _int(env, "DPOP_MAX_AGE", 60, minimum=1),
         # Requests.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
         "PASSWORD_MAX_LENGTH": _int(env, "PASSWORD_MAX_LENGTH", 1024, minimum=64),
@@ -201,6 +212,8 @@ def validate(config):
     if unknown or not config["TOKEN_LOCATIONS"]:
         raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")
     _check_keys(config)
+    if config.get("PAT_DEFAULT_TTL", 0) > config.get("PAT_MAX_TTL", 1 << 62):
+        raise ConfigError("PAT_DEFAULT_TTL must not exceed PAT_MAX_TTL")
     _check_cors(config)
     _check_redis(config)
     _check_mfa(config)

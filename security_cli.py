@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import db
-from accounts import keys, mfa, revocation, tokens, users
+from accounts import dpop, keys, mfa, personal_tokens, revocation, tokens, users
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,14 @@ def list_command():
 @click.command("purge-tokens")
 @with_appcontext
 def purge_tokens_command():
-    """Delete expired revocations and expired sessions (safe to run any time, e.g. daily)."""
+    """Delete expired revocations, sessions, dead personal tokens and DPoP proof ids (any time, e.g. daily)."""
     try:
         revoked, families = revocation.purge_all()
+        personal, proofs = personal_tokens.purge_all(), dpop.purge_replays()
     except db.DatabaseUnavailable as exc:
         _fail(f"cannot reach the database ({exc})")
     click.echo(f"purged {revoked} expired revoked tokens and {families} expired sessions")
+    click.echo(f"purged {personal} dead personal access tokens and {proofs} expired DPoP proof ids")
 
 
 @click.command("mfa-reset")

@@ -130,6 +130,9 @@ REVOKE_LIVE_FAMILY_OF_USER = """
     UPDATE refresh_family SET revoked_at = NOW()
     WHERE id = %s AND user_id = %s AND revoked_at IS NULL AND expires_at > NOW()"""
 FAMILY_OWNER = "SELECT user_id FROM refresh_family WHERE id = %s"
+CURRENT_JTI = """
+    SELECT 1 AS live FROM refresh_family
+    WHERE id = %s AND current_jti = %s AND revoked_at IS NULL AND expires_at > NOW()"""
 REVOKE_ALL_OF_USER = """
     UPDATE refresh_family SET revoked_at = NOW()
     WHERE user_id = %s AND revoked_at IS NULL"""
@@ -165,6 +168,11 @@ def revoke_all(user_id: int) -> int:
     live = db.execute(REVOKE_ALL_OF_USER, (user_id,)).rowcount
     cache.changed(user_id)
     return live
+
+
+def is_current(family_id: str | None, jti: str) -> bool:
+    """True if `jti` is the live family's next exchangeable refresh token (introspection)."""
+    return family_id is not None and db.one(CURRENT_JTI, (family_id, jti)) is not None
 
 
 def live(user_id: int) -> list[dict]:

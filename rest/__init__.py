@@ -14,6 +14,8 @@ Blueprints, by the URLs they answer:
   openapi    /openapi.json
   health     /healthz, /readyz, /metrics
   docs       /docs (Swagger UI)
+  personal_tokens  /tokens
+  oauth      /introspect, /revoke, /.well-known/oauth-authorization-server
   mfa        /mfa, /mfa/totp, /mfa/recovery-codes, /auth/mfa, /auth/reauth
   webauthn   /webauthn/* (passkeys)
 """
@@ -22,6 +24,7 @@ Blueprints, by the URLs they answer:
 def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
     from rest import authors, docs, health, jwks, login, openapi, posts, public, sessions, users
+    from rest import oauth, personal_tokens
     from rest import mfa, webauthn  # second factors (issue 15)
     from rest.inputs import PositiveId
 
@@ -29,5 +32,7 @@ def register_blueprints(app):
     app.url_map.converters["id"] = PositiveId
     for module in (login, public, users, posts, authors, sessions, jwks, openapi, health, docs):
         app.register_blueprint(module.bp)
+    app.register_blueprint(personal_tokens.bp)  # /tokens
+    app.register_blueprint(oauth.bp)  # /introspect, /revoke, /.well-known/oauth-authorization-server
     for module in (mfa, webauthn):
         app.register_blueprint(module.bp)

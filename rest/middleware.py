@@ -187,8 +187,8 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
 
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
-CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-Match, X-Request-ID, x-access-tokens"
-CORS_EXPOSED_HEADERS = "ETag, Location, Retry-After, WWW-Authenticate, X-Request-ID"
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, DPoP, If-Match, X-Request-ID, x-access-tokens"
+CORS_EXPOSED_HEADERS = "DPoP-Nonce, ETag, Location, Retry-After, WWW-Authenticate, X-Request-ID"
 CORS_MAX_AGE = "600"
 
 
