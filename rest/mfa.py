@@ -172,7 +172,9 @@ def reauthenticate():
     claims = session_auth.reauthenticated(family, method)
     exp = g.token["exp"]  # the session's access tokens never outlive what the old one allowed
     ttl = max(1, min(current_app.config["JWT_ACCESS_TTL"], exp - int(time.time())))
+    # A DPoP-bound token is replaced by one bound to the same key, never by a bearer token.
+    bound = {"cnf": g.token["cnf"]} if "cnf" in g.token else {}
     user = current_user._get_current_object()
-    return no_store(jsonify(access_token=tokens.issue(user, tokens.ACCESS, ttl, fam=family, **claims),
-                            token_type="Bearer", expires_in=ttl, amr=claims["amr"],
-                            auth_time=claims["auth_time"]))
+    access = tokens.issue(user, tokens.ACCESS, ttl, fam=family, **claims, **bound)
+    return no_store(jsonify(access_token=access, token_type="DPoP" if bound else "Bearer",
+                            expires_in=ttl, amr=claims["amr"], auth_time=claims["auth_time"]))
