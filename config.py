@@ -126,7 +126,7 @@ def from_env(env=None):
         # Browser origins allowed to call the API cross-origin (rest/hardening.py);
         # empty: CORS off. Exact origins like https://app.example.com, or *.
         "CORS_ORIGINS": _list(env, "CORS_ORIGINS", []),
-        # Throttling (rest/limits.py, rest/throttle.py; docs/security.md "Throttling").
+        # Throttling (rest/rate_limits.py, accounts/throttle.py; docs/security.md "Throttling").
         # Limits are Flask-Limiter strings: "10/minute;100/hour".
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
         # Empty: memory (per process). redis://127.0.0.1:6379/0 shares counts
@@ -251,6 +251,27 @@ def _check_redis(config):
         raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}")
     if not 0 <= config.get("CACHE_SECONDS", 0) <= MAX_CACHE_SECONDS:
         raise ConfigError(f"CACHE_SECONDS must be between 0 and {MAX_CACHE_SECONDS}")
+
+
+def rate_limit_storage(config):
+    """Where rate-limit counts live: RATELIMIT_STORAGE_URI, else REDIS_URL, else "memory://"."""
+    uri = config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL") or "memory://"
+    if uri.startswith("unix://"):  # redis-py's spelling; the limits library says redis+unix
+        uri = "redis+" + uri
+    return uri
+
+
+def worker_plan(config):
+    """(processes, threads) for gunicorn: GUNICORN_WORKERS processes, unless the limits would split.
+
+    With throttling on and its counts in memory, each process would keep its
+    own counts and let GUNICORN_WORKERS times the documented limits through,
+    so the same concurrency runs as threads of one process instead.
+    """
+    workers = config["GUNICORN_WORKERS"]
+    if config.get("RATELIMIT_ENABLED") and rate_limit_storage(config) == "memory://" and workers > 1:
+        return 1, workers
+    return workers, 1
 
 
 MFA_KEY_HINT = (

@@ -13,8 +13,11 @@ except _config.ConfigError as exc:
 
 wsgi_app = "app:create_app()"
 bind = _settings["GUNICORN_BIND"]
-workers = _settings["GUNICORN_WORKERS"]
-worker_class = "sync"
+# Rate-limit counts kept in memory are per process: without a shared storage
+# the workers run as threads of one process, so the documented limits hold
+# (docs/security.md, "Where the counts live").
+workers, threads = _config.worker_plan(_settings)
+worker_class = "gthread" if threads > 1 else "sync"
 # A request may wait on the database for at most DB_READ_TIMEOUT; a worker
 # stuck longer than this is killed and replaced.
 timeout = _settings["GUNICORN_TIMEOUT"]

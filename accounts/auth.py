@@ -1,6 +1,6 @@
 """authenticate() and identity(), as Flask-JWT named them.
 
-`authenticate(username, password)` returns the User or None; `identity(payload)`
+`authenticate(username, password[, address])` returns the User or None; `identity(payload)`
 returns the User behind a verified token or None. Flask-JWT users recognise
 both; the HTTP layer (rest/login.py, rest/token_auth.py) calls them.
 """
@@ -8,28 +8,33 @@ from accounts import cache, passwords, throttle, users
 from accounts.users import User
 
 
-def authenticate(username: object, password: object) -> User | None:
+def authenticate(username: object, password: object, address: str | None = None) -> User | None:
     """Return the User whose password matches, else None.
 
     Both arguments must be strings (anything else is None, never a query: MySQL
-    would compare a number to every username as a float). An unknown username
-    costs the same argon2id work as a known one. A successful login replaces a
-    legacy or weaker hash with a current argon2id hash. Raises
-    accounts.errors.Throttled while the account (or the unknown name) must wait.
+    would compare a number to every username as a float). `address` is the
+    client's address: the throttle judges each (name, address) pair, and
+    raises accounts.errors.Throttled, before any password is checked, while it
+    must wait (accounts/throttle.py). Every name, with an account or without,
+    costs the same hash work (passwords.check). A successful login replaces a
+    legacy or weaker hash with a current argon2id hash.
     """
     if not isinstance(username, str) or not isinstance(password, str):
         return None
     if not username or not password:
         return None
-    row = users.with_hash(username)
-    if row is None:
-        throttle.claim_unknown(username)  # may raise what a known user gets
-        passwords.burn_hash_work(password)
+    claim = throttle.claim(username, address)
+    try:
+        row = users.with_hash(username)
+        legacy = passwords.legacy_methods(users.legacy_hash_methods)
+        matched = passwords.check(row["password"] if row else None, password, legacy)
+    except BaseException:
+        claim.release()  # the check never finished: it counts for nothing
+        raise
+    if not matched:
+        claim.failed()
         return None
-    throttle.claim_attempt(row["id"])  # Throttled while the account must wait
-    if not passwords.verify_password(row["password"], password):
-        return None
-    throttle.clear_failures(row["id"])
+    claim.succeeded()
     if passwords.needs_rehash(row["password"]):
         users.replace_hash(row["id"], passwords.hash_password(password), row["password"])
     return users.user_from_row(row)

@@ -182,45 +182,17 @@ def delete(user_id: int) -> bool:
     return deleted == 1
 
 
-# --- login-failure counters (policy: accounts/throttle.py) ------------------------
+# --- legacy hashes (policy: accounts/passwords.py) ---------------------------------
 
-# The window is over (or never began) when failed_since is NULL or an hour old.
-_FRESH = "(failed_since IS NULL OR failed_since <= NOW() - INTERVAL %(window)s SECOND)"
-# Claim one attempt: counts it as a failure now, in one statement, only when the
-# account's delay has passed. rowcount 0: throttled (or no such id).
-# Assignments run left to right; each reads only columns not yet assigned.
-CLAIM_ATTEMPT = f"""
-    UPDATE user SET
-      failed_logins  = IF({_FRESH}, 1, failed_logins + 1),
-      failed_since   = IF({_FRESH}, NOW(), failed_since),
-      last_failed_at = NOW()
-    WHERE id = %(id)s AND (
-      {_FRESH}
-      OR (failed_logins < %(max)s AND (
-            failed_logins < %(free)s
-            OR last_failed_at <= NOW() - INTERVAL LEAST(%(cap)s,
-                 POW(2, LEAST(CAST(failed_logins AS SIGNED) - %(free)s + 1, 30))) SECOND)))"""
-ATTEMPT_STATE = """
-    SELECT failed_logins,
-           TIMESTAMPDIFF(SECOND, failed_since, NOW())   AS window_age,
-           TIMESTAMPDIFF(SECOND, last_failed_at, NOW()) AS since_last
-    FROM user WHERE id = %s"""
-CLEAR_FAILURES = """
-    UPDATE user SET failed_logins = 0, failed_since = NULL, last_failed_at = NULL
-    WHERE id = %s AND failed_logins > 0"""
+# The Werkzeug methods (with their parameters) that legacy hashes in the table use.
+# (Login failures used to be counted in failed_logins, failed_since and
+# last_failed_at; accounts/throttle.py counts them per name and address now, and
+# those columns are no longer written.)
+LEGACY_HASH_METHODS = """
+    SELECT DISTINCT SUBSTRING_INDEX(password, '$', 1) AS method FROM user
+    WHERE password LIKE 'pbkdf2:%' OR password LIKE 'scrypt:%'"""
 
 
-def claim_attempt(user_id: int, window: int, max_failures: int, free: int, cap: int) -> bool:
-    """Count one login attempt if the account's delay has passed; False when it must wait."""
-    params = {"id": user_id, "window": window, "max": max_failures, "free": free, "cap": cap}
-    return db.execute(CLAIM_ATTEMPT, params).rowcount == 1
-
-
-def attempt_state(user_id: int) -> dict | None:
-    """{failed_logins, window_age, since_last} of the account, or None."""
-    return db.one(ATTEMPT_STATE, (user_id,))
-
-
-def clear_failures(user_id: int) -> None:
-    """Forget the account's failed logins (a success, or a reset)."""
-    db.execute(CLEAR_FAILURES, (user_id,))
+def legacy_hash_methods() -> list[str]:
+    """The legacy hash methods present, such as 'pbkdf2:sha256:150000' (one table scan)."""
+    return [row["method"] for row in db.many(LEGACY_HASH_METHODS)]

@@ -39,7 +39,8 @@ def invalid_credentials():
 @rate_limits.login_limit
 def create_token():
     """Exchange a username and password for an access token (Flask-JWT's /auth)."""
-    user = auth.authenticate(*inputs.credentials_from_json())
+    # The name the throttle counts is the one parsed here: never a header /auth ignores.
+    user = auth.authenticate(*inputs.credentials_from_json(), address=rate_limits.client_ip())
     if user is None:
         raise invalid_credentials()
     return no_store(jsonify(factors.password_login(user, inputs.login_otp())))
@@ -50,7 +51,7 @@ def create_token():
 def login():
     """Exchange credentials for an access token: 200 {token, access_token, ...} or 401."""
     username, password, basic = inputs.login_credentials()
-    user = auth.authenticate(username, password)
+    user = auth.authenticate(username, password, address=rate_limits.client_ip())
     if user is None:
         error = invalid_credentials()
         if basic:

@@ -1,15 +1,15 @@
-"""Rate limits for the credential endpoints, with Flask-Limiter.
+"""Request-rate limits for the credential endpoints, with Flask-Limiter.
 
-Views wear `login_limit`, `refresh_limit` or `registration_limit`; each app
-gets its own `Limiter` (tests build many apps, and a Limiter keeps its storage
-and its on/off switch on itself), whose decorators wrap each view at its first
-request. Limits come from the config (RATELIMIT_LOGIN,
-RATELIMIT_LOGIN_PER_USER, RATELIMIT_REFRESH, RATELIMIT_REGISTER); counts live
-in memory, or in Redis when RATELIMIT_STORAGE_URI is set so that every gunicorn
-worker and instance shares them. A breach is the service's JSON 429 with
-Retry-After. docs/security.md ("Throttling") explains the design. The
-per-account delay (accounts/throttle.py) counts unknown names in the same
-storage, which init_app() hands it.
+Views wear `login_limit`, `refresh_limit`, `registration_limit` or
+`rename_limit`; each app gets its own `Limiter` (tests build many apps, and a
+Limiter keeps its storage and its on/off switch on itself), whose decorators
+wrap each view at its first request. These limits are per client address
+(RATELIMIT_LOGIN, RATELIMIT_REFRESH, RATELIMIT_REGISTER). What a login may
+have checked per name and address, RATELIMIT_LOGIN_PER_USER included, is
+judged by accounts/throttle.py on the credentials the view parsed, in the same
+storage, which init_app() hands it. Counts live in RATELIMIT_STORAGE_URI, else
+REDIS_URL's Redis, else memory (config.rate_limit_storage). A breach is the
+service's JSON 429 with Retry-After. docs/security.md ("Throttling").
 """
 import logging
 import threading
@@ -20,13 +20,12 @@ from flask import current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 from limits.errors import StorageError
-from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from accounts import throttle
 from accounts.errors import Throttled
-from config import ConfigError
-from rest import errors, inputs
+from config import ConfigError, rate_limit_storage
+from rest import errors
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def _limited(view, kind):
 
 
 def login_limit(view):
-    """Limit log-in attempts (POST /auth and /login, counted together) per IP and per username."""
+    """Limit log-in attempts (POST /auth and /login, counted together) per IP."""
     return _limited(view, "login")
 
 
@@ -62,6 +61,11 @@ def registration_limit(view):
     return _limited(view, "register")
 
 
+def rename_limit(view):
+    """Limit username changes per IP, in one count with registration: both tell whether a name is taken."""
+    return _limited(view, "rename")
+
+
 # --- keys -------------------------------------------------------------------------
 
 def client_ip():
@@ -69,34 +73,10 @@ def client_ip():
     return request.remote_addr or "unknown"
 
 
-def login_username():
-    """The username a login request names (JSON, form or Basic), or None.
-
-    Reads the body the way the view will (cached), and never raises: a body
-    that is too large, malformed or of another type is the view's 4xx to give.
-    """
-    try:
-        basic = request.authorization
-        if basic is not None and basic.type == "basic":
-            name = basic.username
-        elif request.is_json:
-            body = request.get_json(silent=True)
-            name = body.get("username") if isinstance(body, dict) else None
-        elif request.mimetype in inputs.FORM_TYPES:
-            name = request.form.get("username")
-        else:
-            name = None
-    except (HTTPException, ValueError, UnicodeError):
-        return None
-    return name if isinstance(name, str) and name else None
-
-
-def _username_key():
-    return throttle.username_key(login_username() or "")
-
-
-def _no_username():
-    return login_username() is None
+def _not_renaming():
+    """True unless the request's JSON body names a `username` (the view's own, cached, parse)."""
+    body = request.get_json(silent=True) if request.is_json else None
+    return not (isinstance(body, dict) and "username" in body)
 
 
 # --- the extension ----------------------------------------------------------------
@@ -112,7 +92,7 @@ def _check_settings(config):
 
 def _limiter(app):
     config = app.config
-    uri = config["RATELIMIT_STORAGE_URI"] or "memory://"
+    uri = rate_limit_storage(config)
     options = {"wrap_exceptions": True}
     if uri.startswith(("redis", "rediss")):
         # A Redis that hangs must not hang logins: fail over to memory quickly.
@@ -133,13 +113,11 @@ def _route_limits(limiter, config):
         return limiter.shared_limit(config[setting], scope=scope,
                                     error_message=TOO_MANY, **kwargs)
     return {
-        "login": [
-            shared("RATELIMIT_LOGIN", "login-ip"),
-            shared("RATELIMIT_LOGIN_PER_USER", "login-user",
-                   key_func=_username_key, exempt_when=_no_username),
-        ],
+        "login": [shared("RATELIMIT_LOGIN", "login-ip")],
         "refresh": [shared("RATELIMIT_REFRESH", "refresh-ip")],
         "register": [shared("RATELIMIT_REGISTER", "register-ip")],
+        # A request that names no username reveals no name: not counted.
+        "rename": [shared("RATELIMIT_REGISTER", "register-ip", exempt_when=_not_renaming)],
     }
 
 

@@ -126,7 +126,7 @@ def _password_change(body, row):
                        field="current_password")
     if not isinstance(current, str):
         raise ApiError(400, "'current_password' must be a string.", field="current_password")
-    if auth.authenticate(row["username"], current) is None:
+    if auth.authenticate(row["username"], current, address=rate_limits.client_ip()) is None:
         raise Forbidden("'current_password' is not correct.", field="current_password")
     return password
 
@@ -161,12 +161,14 @@ def _changes(row):
 @bp.patch("/users/<id:user_id>")
 @bp.put("/users/<id:user_id>")
 @token_required
+@rate_limits.rename_limit
 def update_user(user_id):
     """Change username, password (and, for admins, the admin flag); 200 with the user.
 
     PUT is the same partial update as PATCH: a password cannot be read back,
     so there is no full representation to replace. A new password or admin
-    flag logs the user out everywhere.
+    flag logs the user out everywhere. A body naming a username is counted
+    with registrations (a 409 tells whether a name is taken).
     """
     changes = _changes(_target(user_id))
     if changes["password"] is not None:

@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS user (
   -- token carries the version it was issued under, and identity() rejects
   -- tokens whose version is not the current one.
   token_version   INT UNSIGNED NOT NULL DEFAULT 0,
-  -- Login throttling: failures inside the current window and when the window began.
+  -- No longer written: login failures are counted per name and client address in the
+  -- rate-limit storage (accounts/throttle.py). Kept so existing databases need no migration.
   failed_logins   INT UNSIGNED NOT NULL DEFAULT 0,
   failed_since    DATETIME     NULL,
   last_failed_at  DATETIME     NULL,

@@ -110,3 +110,27 @@ def test_python_app_py_refuses_to_start_in_one_line():
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: SECRET_KEY is not set; generate one")
     assert "Traceback" not in result.stderr
+
+
+# --- where rate-limit counts live, and how gunicorn runs (docs/security.md) ---
+
+@pytest.mark.parametrize("env, uri", [
+    ({}, "memory://"),
+    ({"REDIS_URL": "redis://cache:6379/0"}, "redis://cache:6379/0"),
+    ({"REDIS_URL": "redis://cache:6379/0", "RATELIMIT_STORAGE_URI": "redis://limits:6379/1"},
+     "redis://limits:6379/1"),
+    ({"REDIS_URL": "unix:///run/redis.sock"}, "redis+unix:///run/redis.sock"),
+])
+def test_rate_limit_storage_defaults_to_redis_url(env, uri):
+    assert config.rate_limit_storage(config.from_env(env)) == uri
+
+
+@pytest.mark.parametrize("env, plan", [
+    ({"GUNICORN_WORKERS": "4"}, (1, 4)),  # memory counts: one process, four threads
+    ({"GUNICORN_WORKERS": "4", "REDIS_URL": "redis://r:6379/0"}, (4, 1)),
+    ({"GUNICORN_WORKERS": "4", "RATELIMIT_STORAGE_URI": "redis://r:6379/0"}, (4, 1)),
+    ({"GUNICORN_WORKERS": "4", "RATELIMIT_ENABLED": "false"}, (4, 1)),
+    ({"GUNICORN_WORKERS": "1"}, (1, 1)),
+])
+def test_gunicorn_never_splits_memory_counts_over_processes(env, plan):
+    assert config.worker_plan(config.from_env(env)) == plan

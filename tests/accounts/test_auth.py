@@ -56,6 +56,49 @@ def test_unknown_user_costs_one_argon2id_verify_like_a_known_one(app, make_user,
     assert known[0].startswith("$argon2id") and unknown[0].startswith("$argon2id")
 
 
+def _kind(stored):
+    return "argon2id" if stored.startswith("$argon2id") else stored.split("$", 1)[0]
+
+
+def _count_work(monkeypatch):
+    """The kind of every hash verified: argon2id, or the legacy method with its parameters."""
+    calls = []
+    real = passwords.verify_password
+
+    def counting(stored, password):
+        calls.append(_kind(stored))
+        return real(stored, password)
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    return calls
+
+
+def test_with_a_legacy_hash_present_every_name_does_the_same_hash_work(app, make_user, monkeypatch):
+    make_user("roy", password_hash=ROY_HASH)
+    make_user("alice", "correct-horse-battery")
+    calls = _count_work(monkeypatch)
+    work = {}
+    with app.app_context():
+        for name in ("roy", "alice", "no-such-user", "roy", "alice"):
+            calls.clear()
+            assert auth.authenticate(name, "wrong-password") is None
+            work.setdefault(name, []).append(sorted(calls))
+    expected = [["argon2id", "pbkdf2:sha256:150000"]]
+    assert work == {"roy": expected * 2, "alice": expected * 2, "no-such-user": expected}
+
+
+def test_a_legacy_hash_seeded_later_is_paid_for_from_its_first_sight(app, make_user, monkeypatch):
+    make_user("alice", "correct-horse-battery")
+    calls = _count_work(monkeypatch)
+    with app.app_context():
+        auth.authenticate("alice", "wrong-password")  # no legacy hash yet: one argon2id verify
+        assert calls == ["argon2id"]
+        make_user("roy", password_hash=ROY_HASH)  # typed in through the mysql CLI meanwhile
+        auth.authenticate("roy", "wrong-password")  # first sight
+        calls.clear()
+        auth.authenticate("alice", "wrong-password")
+        assert sorted(calls) == ["argon2id", "pbkdf2:sha256:150000"]
+
+
 def test_tutorial_roy_logs_in_and_his_hash_is_upgraded(app, make_user):
     make_user("roy", password_hash=ROY_HASH)
     with app.app_context():

@@ -1,7 +1,9 @@
-"""Throttling: Flask-Limiter per IP and per username, the per-account delay in MySQL,
-the unknown-user twin of that delay, Redis-shared counts, and the JSON 429."""
+"""Throttling: Flask-Limiter per IP, the per-(name, address) delay and the per-name limit
+(one code path for known and unknown names), the collation's own name keys,
+Redis-shared counts, and the JSON 429."""
 import secrets
 import threading
+import time
 
 import pytest
 
@@ -40,21 +42,24 @@ def assert_429(response):
     return retry
 
 
-def account_row(app, user_id):
+def pair_state(app, username, address="127.0.0.1"):
+    """(storage, keys) of one (name, address) pair: what the throttle counts for it."""
     with app.app_context():
-        row = db.one("SELECT failed_logins, failed_since, last_failed_at FROM user WHERE id = %s",
-                     (user_id,))
+        keys = throttle._keys(throttle.username_key(username), address)
+        store = app.extensions[throttle.STORAGE]()
         db.close_db()
-    return row
+    return store, keys
 
 
-def age_failures(app, user_id, seconds):
-    """Move the account's failure times `seconds` into the past."""
-    with app.app_context():
-        db.execute("UPDATE user SET failed_since = failed_since - INTERVAL %s SECOND, "
-                   "last_failed_at = last_failed_at - INTERVAL %s SECOND WHERE id = %s",
-                   (seconds, seconds, user_id))
-        db.close_db()
+def failures(app, username, address="127.0.0.1"):
+    store, keys = pair_state(app, username, address)
+    return store.get(keys["failures"])
+
+
+def end_delay(app, username, address="127.0.0.1"):
+    """The pair's delay is over (as if its seconds had passed)."""
+    store, keys = pair_state(app, username, address)
+    store.clear(keys["wait"])
 
 
 # --- the schedule ---------------------------------------------------------------
@@ -76,7 +81,20 @@ def test_no_more_than_100_failures_fit_in_an_hour_with_the_defaults():
     assert failures < throttle.MAX_FAILURES
 
 
-# --- per account (MySQL) ---------------------------------------------------------------
+def test_one_address_alone_never_spends_a_names_default_limit():
+    # Checks one pair can get with the defaults (5 free, delays to 60 s), as fast as allowed:
+    # never 10 in a minute nor 100 in an hour, so RATELIMIT_LOGIN_PER_USER's default is
+    # only ever spent by several addresses.
+    times, t = [], 0
+    while t < 2 * throttle.WINDOW:
+        times.append(t)
+        t += throttle.delay_after(len(times), free=5, cap=60)
+    most_in = lambda span: max(sum(1 for x in times if start <= x < start + span) for start in times)
+    assert most_in(60) == 9
+    assert most_in(throttle.WINDOW) < 100
+
+
+# --- per (name, address) ---------------------------------------------------------------
 
 def test_free_failures_then_429_without_checking_the_password(make_app, make_user):
     app = throttled_app(make_app, LOGIN_FREE_FAILURES=3)
@@ -84,26 +102,36 @@ def test_free_failures_then_429_without_checking_the_password(make_app, make_use
     client = app.test_client()
     for _ in range(3):
         assert attempt(client, "alice").get_json() == INVALID
-    assert account_row(app, user["id"])["failed_logins"] == 3
-    # Even the right password waits: it is not checked while the account must wait.
+    assert failures(app, "alice") == 3
+    # Even the right password waits: it is not checked while the pair must wait.
     retry = assert_429(attempt(client, "alice", user["password"]))
     assert retry <= 2
     # A refused attempt is not counted: hammering does not extend the wait.
     assert_429(attempt(client, "alice"))
-    assert account_row(app, user["id"])["failed_logins"] == 3
+    assert failures(app, "alice") == 3
 
 
 def test_delay_passed_allows_one_more_attempt_and_doubles(make_app, make_user):
     app = throttled_app(make_app, LOGIN_FREE_FAILURES=2)
-    user = make_user("alice")
+    make_user("alice")
     client = app.test_client()
     for _ in range(2):
         attempt(client, "alice")
-    assert_429(attempt(client, "alice"))
-    age_failures(app, user["id"], 2)
+    assert 1 <= assert_429(attempt(client, "alice")) <= 2
+    end_delay(app, "alice")
     assert attempt(client, "alice").status_code == 401
     retry = assert_429(attempt(client, "alice"))
     assert 3 <= retry <= 4
+
+
+def test_the_delay_really_passes(make_app, make_user):
+    app = throttled_app(make_app, LOGIN_FREE_FAILURES=1, LOGIN_MAX_DELAY=1)
+    user = make_user("alice")
+    client = app.test_client()
+    attempt(client, "alice")
+    assert assert_429(attempt(client, "alice", user["password"])) == 1
+    time.sleep(1.05)
+    assert attempt(client, "alice", user["password"]).status_code == 200
 
 
 def test_success_after_the_delay_logs_in_and_clears_the_counters(make_app, make_user):
@@ -112,38 +140,39 @@ def test_success_after_the_delay_logs_in_and_clears_the_counters(make_app, make_
     client = app.test_client()
     for _ in range(2):
         attempt(client, "alice")
-    age_failures(app, user["id"], 2)
+    end_delay(app, "alice")
     assert attempt(client, "alice", user["password"]).status_code == 200
-    assert account_row(app, user["id"]) == {
-        "failed_logins": 0, "failed_since": None, "last_failed_at": None}
+    assert failures(app, "alice") == 0
+    for _ in range(2):  # afresh: the free failures again
+        assert attempt(client, "alice").status_code == 401
 
 
-def test_window_older_than_an_hour_starts_afresh(make_app, make_user):
-    app = throttled_app(make_app, LOGIN_FREE_FAILURES=2)
-    user = make_user("alice")
+def test_window_ends_and_starts_afresh(make_app, make_user, monkeypatch):
+    monkeypatch.setattr(throttle, "WINDOW", 1)
+    app = throttled_app(make_app, LOGIN_FREE_FAILURES=2, LOGIN_MAX_DELAY=1)
+    make_user("alice")
     client = app.test_client()
     for _ in range(2):
         attempt(client, "alice")
     assert_429(attempt(client, "alice"))
-    age_failures(app, user["id"], throttle.WINDOW)
+    time.sleep(1.1)
     assert attempt(client, "alice").status_code == 401
-    assert account_row(app, user["id"])["failed_logins"] == 1
+    assert failures(app, "alice") == 1
 
 
 def test_hundred_failures_in_the_window_wait_for_its_end(make_app, make_user):
     app = throttled_app(make_app)
     user = make_user("alice")
-    with app.app_context():
-        db.execute("UPDATE user SET failed_logins = 100, failed_since = NOW() - INTERVAL 600 SECOND,"
-                   " last_failed_at = NOW() - INTERVAL 120 SECOND WHERE id = %s", (user["id"],))
-        db.close_db()
+    store, keys = pair_state(app, "alice")
+    store.incr(keys["failures"], throttle.WINDOW, amount=throttle.MAX_FAILURES)
     retry = assert_429(attempt(app.test_client(), "alice", user["password"]))
-    assert 2990 <= retry <= 3000
+    assert throttle.WINDOW - 10 <= retry <= throttle.WINDOW
 
 
-def test_concurrent_attempts_cannot_slip_past_the_delay(make_app, make_user):
-    app = throttled_app(make_app, LOGIN_FREE_FAILURES=1)
-    user = make_user("alice")
+@pytest.mark.parametrize("uri", ["", pytest.param(REDIS, marks=pytest.mark.redis)])
+def test_concurrent_attempts_cannot_slip_past_the_delay(make_app, make_user, uri):
+    app = throttled_app(make_app, LOGIN_FREE_FAILURES=1, RATELIMIT_STORAGE_URI=uri)
+    make_user("alice")
     statuses = []
 
     def one():
@@ -154,9 +183,33 @@ def test_concurrent_attempts_cannot_slip_past_the_delay(make_app, make_user):
         t.start()
     for t in threads:
         t.join()
-    # One free failure; every other concurrent attempt lands inside the 2 s delay.
+    # One free failure; every other concurrent attempt is refused, in the check or the delay.
     assert sorted(statuses) == [401] + [429] * 7
-    assert account_row(app, user["id"])["failed_logins"] == 1
+    assert failures(app, "alice") == 1
+
+
+def test_failures_from_one_address_never_delay_another(make_app, make_user):
+    app = throttled_app(make_app, LOGIN_FREE_FAILURES=2)
+    user = make_user("alice")
+    client = app.test_client()
+    for _ in range(3):
+        attempt(client, "alice", environ_base={"REMOTE_ADDR": "10.0.0.66"})
+    assert_429(attempt(client, "alice", environ_base={"REMOTE_ADDR": "10.0.0.66"}))
+    assert attempt(client, "alice", user["password"],
+                   environ_base={"REMOTE_ADDR": "10.0.0.7"}).status_code == 200
+
+
+def test_per_username_limit_counts_only_checked_attempts_and_spares_known_addresses(make_app, make_user):
+    app = throttled_app(make_app, RATELIMIT_LOGIN_PER_USER="3/minute", LOGIN_FREE_FAILURES=50)
+    user = make_user("alice")
+    client = app.test_client()
+    home = {"REMOTE_ADDR": "10.0.0.7"}
+    assert attempt(client, "alice", user["password"], environ_base=home).status_code == 200
+    for n in range(3):  # three other addresses spend the name's limit
+        attempt(client, "alice", environ_base={"REMOTE_ADDR": f"10.0.1.{n}"})
+    assert_429(attempt(client, "alice", user["password"], environ_base={"REMOTE_ADDR": "10.0.2.1"}))
+    # The owner's address logged in before: the name's limit does not apply to it.
+    assert attempt(client, "alice", user["password"], environ_base=home).status_code == 200
 
 
 def test_username_case_variants_share_one_account_count(make_app, make_user):
@@ -170,11 +223,12 @@ def test_username_case_variants_share_one_account_count(make_app, make_user):
 
 def test_throttling_off_never_counts(make_app, make_user):
     app = make_app(LOGIN_FREE_FAILURES=1)
-    user = make_user("alice")
+    make_user("alice")
     client = app.test_client()
     for _ in range(4):
         assert attempt(client, "alice").status_code == 401
-    assert account_row(app, user["id"])["failed_logins"] == 0
+    with app.app_context():
+        assert throttle._storage() is None
 
 
 # --- unknown usernames look the same ------------------------------------------------
@@ -340,15 +394,28 @@ def test_redis_down_falls_back_to_memory_not_500(make_app, make_user):
 
 
 @pytest.mark.parametrize("variant", ["ALICE ", "Alicé", "ａｌｉｃｅ", "alice\x00", "ali\u200bce",
-                                     "ALİCE", "alicë", "alice\u3000"])
-def test_username_key_folds_what_the_collation_equates(app, variant):
+                                     "ALİCE", "alicë", "alice\u3000", "ali\u06dece", "alice   ",
+                                     "alice\u00a0", "\u200dalice"])
+def test_username_key_is_the_collations_own(app, variant):
     # The server decides: each variant finds the row 'alice'; the key must agree,
     # or an unknown name could be told from a known one by when its 429 comes.
     with app.app_context():
         same = db.one("SELECT %s = 'alice' COLLATE utf8mb4_unicode_ci AS same", (variant,))["same"]
+        assert same == 1
+        assert throttle.username_key(variant) == throttle.username_key("alice")
         db.close_db()
-    assert same == 1
-    assert throttle.username_key(variant) == throttle.username_key("alice")
+
+
+@pytest.mark.parametrize("name, other", [
+    ("coeur", "cœur"), ("strasse", "straße"), ("a", "a "), ("\U0001F600", "\U0001F601"),
+    ("x.y-z_1", "X.Y-Z_1"), ("ab", "a\u00adb"), ("alice", "alicf"), ("alice", " alice"),
+    ("alice", "alice\t"), ("a", "b"), ("", "\u200b"),
+])
+def test_username_keys_are_equal_exactly_when_the_database_says_so(app, name, other):
+    with app.app_context():
+        same = db.one("SELECT %s = %s COLLATE utf8mb4_unicode_ci AS same", (name, other))["same"]
+        assert (throttle.username_key(name) == throttle.username_key(other)) == bool(same)
+        db.close_db()
 
 
 def test_unknown_name_padded_with_ignorable_characters_shares_one_count(make_app):
@@ -365,3 +432,14 @@ def test_redis_down_unknown_user_delay_uses_the_memory_fallback(make_app):
     assert attempt(client, "nobody").status_code == 401  # Flask-Limiter finds Redis dead here
     attempt(client, "ghost")
     assert_429(attempt(client, "ghost"))
+
+
+def test_per_ip_refusals_do_not_consume_the_window(make_app):
+    # Moving window: hammering while refused never pushes the next allowed request back.
+    app = throttled_app(make_app, RATELIMIT_LOGIN="2 per 2 seconds", LOGIN_FREE_FAILURES=50)
+    client = app.test_client()
+    assert [attempt(client, f"n{n}").status_code for n in range(2)] == [401, 401]
+    for n in range(5):
+        assert_429(attempt(client, f"r{n}"))
+    time.sleep(2.1)
+    assert attempt(client, "after").status_code == 401
