@@ -90,6 +90,12 @@ def from_env(env=None):
         "DB_SSL_MODE": _str(env, "DB_SSL_MODE", "disabled").lower(),
         "DB_SSL_CA": _str(env, "DB_SSL_CA", ""),
         "DB_RETRY_AFTER": _int(env, "DB_RETRY_AFTER", 5, minimum=1),
+        # Galera (docs/operations.md "Running on a cluster"): DB_HOST may list
+        # several "host:port"; causal reads (wsrep_sync_wait=1): auto | on | off,
+        # auto = on when the server runs Galera; a write that meets a deadlock or
+        # certification conflict is re-run whole this many more times.
+        "DB_CAUSAL_READS": _str(env, "DB_CAUSAL_READS", "auto").lower(),
+        "DB_WRITE_RETRIES": _int(env, "DB_WRITE_RETRIES", 3),
         # Tokens.
         "JWT_ACCESS_TTL": _int(env, "JWT_ACCESS_TTL", 900, minimum=1),
         "JWT_REFRESH_TTL": _int(env, "JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1),
@@ -145,6 +151,7 @@ def from_env(env=None):
 
 
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
+CAUSAL_READS = ("auto", "on", "off")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -157,6 +164,10 @@ def validate(config):
     """Check values that no environment may get wrong; raises ConfigError."""
     if config["DB_SSL_MODE"] not in SSL_MODES:
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
+    if config.get("DB_CAUSAL_READS", "auto") not in CAUSAL_READS:
+        raise ConfigError(f"DB_CAUSAL_READS must be one of: {', '.join(CAUSAL_READS)}")
+    if not 0 <= config.get("DB_WRITE_RETRIES", 3) <= 10:
+        raise ConfigError("DB_WRITE_RETRIES must be between 0 and 10")
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
     if unknown or not config["TOKEN_LOCATIONS"]:
         raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")

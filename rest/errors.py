@@ -52,11 +52,18 @@ def _http_error(exc):
 def _database_unavailable(exc):
     log.warning("database unavailable: %s", exc)
     retry = str(current_app.config["DB_RETRY_AFTER"])
-    return error_response(
-        503, "Service Unavailable",
-        "The database is unavailable. Retry shortly.",
-        headers={"Retry-After": retry},
-    )
+    message = _UNAVAILABLE_MESSAGES.get(type(exc), _UNAVAILABLE_MESSAGES[None])
+    return error_response(503, "Service Unavailable", message, headers={"Retry-After": retry})
+
+
+# What a client should know about each way the database can fail to take a request.
+_UNAVAILABLE_MESSAGES = {
+    None: "The database is unavailable. Retry shortly.",
+    db.WriteConflict: "The write met concurrent writes to the same rows and was retried without success; "
+                      "nothing was changed. Retry shortly.",
+    db.OutcomeUnknown: "The database connection was lost while the write was being applied; it may or may "
+                       "not have been saved. Check before retrying.",
+}
 
 
 def _unexpected(exc):
