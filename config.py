@@ -8,6 +8,8 @@ import re
 
 from dotenv import load_dotenv
 
+import redis_client
+
 # Known-weak secrets that must never sign a production token: the tutorials'
 # own values and the placeholder shipped in .env.example.
 WEAK_SECRETS = {
@@ -154,7 +156,7 @@ SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
 CAUSAL_READS = ("auto", "on", "off")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 MAX_CACHE_SECONDS = 300  # a bound on staleness should stay short
 # scheme://host[:port], nothing after: the exact string a browser sends as Origin.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
@@ -200,6 +202,11 @@ def _check_redis(config):
     url = config.get("REDIS_URL", "")
     if url and not url.startswith(REDIS_SCHEMES):
         raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}")
+    if url.startswith("redis+sentinel://"):
+        try:
+            redis_client.parse_sentinel(url)
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc} (redis+sentinel://host:port,host:port/service_name)") from None
     if not 0 <= config.get("CACHE_SECONDS", 0) <= MAX_CACHE_SECONDS:
         raise ConfigError(f"CACHE_SECONDS must be between 0 and {MAX_CACHE_SECONDS}")
 

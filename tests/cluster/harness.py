@@ -278,10 +278,10 @@ class RedisSentinel:
             time.sleep(0.2)
         raise RuntimeError("the sentinels did not see the primary, the replica and each other")
 
-    def url(self, scheme="redis+sentinel", database=0):
-        """The Sentinel address of MASTER_NAME: 'redis+sentinel://h:p,h:p,h:p/mymaster/0'."""
+    def url(self, scheme="redis+sentinel"):
+        """The Sentinel address of MASTER_NAME: redis+sentinel://h:p,h:p,h:p/mymaster."""
         hosts = ",".join(f"{HOST}:{port}" for port in self.sentinel_ports)
-        return f"{scheme}://{hosts}/{MASTER_NAME}/{database}"
+        return f"{scheme}://{hosts}/{MASTER_NAME}"
 
     def primary_port(self):
         """The port the sentinels currently name as primary."""
