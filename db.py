@@ -59,6 +59,7 @@ NOT_RUN = {1047, 1040, 1129, 1130, 2002, 2003, 2005, 2026}
 DEADLOCK, LOCK_WAIT_TIMEOUT = 1213, 1205
 CONFLICTS = {DEADLOCK, LOCK_WAIT_TIMEOUT}
 HOST_RETRY_SECONDS = 5.0  # a host that failed is skipped this long, then tried again
+STATE_CHECK_SECONDS = 2.0  # a pooled connection's Galera node is checked again after this long
 BACKOFF_SECONDS = 0.02    # first pause before a conflicting write is re-run (doubles, jittered)
 
 Result = namedtuple("Result", "rowcount lastrowid")
@@ -258,7 +259,7 @@ class Pool:
                     with self._lock:
                         self.in_use -= 1
                     raise
-            if _still_open(conn) and not self._should_leave(conn):
+            if _still_open(conn) and not self._should_leave(conn) and self._still_ready(conn):
                 return conn
             with self._lock:
                 self.in_use -= 1
@@ -279,6 +280,21 @@ class Pool:
         host = getattr(conn, "_pool_host", None)
         if host is not None and len(self.hosts) > 1:
             self._down_until[host] = time.monotonic() + HOST_RETRY_SECONDS
+
+    def _still_ready(self, conn):
+        """A Galera connection's node is checked again every STATE_CHECK_SECONDS: one that left
+        Synced or the primary component (joining, donor, desynced, partitioned) is left."""
+        checked = getattr(conn, "_pool_checked", None)
+        if checked is None or time.monotonic() - checked < STATE_CHECK_SECONDS:
+            return True
+        try:
+            ready = not_ready_reason(galera_state(conn)) is None
+        except _UNAVAILABLE:
+            ready = False
+        conn._pool_checked = time.monotonic()
+        if not ready:
+            self.mark_down(conn)
+        return ready
 
     def _should_leave(self, conn):
         """True for a connection to a fallback host once a preferred host may be back."""
@@ -322,6 +338,8 @@ class Pool:
             return None
         state = galera_state(conn)
         self._galera[host] = state is not None
+        if state is not None:
+            conn._pool_checked = time.monotonic()
         reason = not_ready_reason(state)
         if reason is None and (self.causal == "on" or (self.causal == "auto" and state is not None)):
             with conn.cursor() as cur:
@@ -637,15 +655,31 @@ def server_execute(config, sql, params=None):
         conn.close()
 
 
-def node_state():
-    """The Galera state of the node this request's connection is on (see galera_state), or None."""
-    conn = get_db()
-    try:
-        return galera_state(conn)
-    except _UNAVAILABLE as exc:
-        if is_connection_error(exc):
-            _drop_connection(conn, exc)
-        raise DatabaseUnavailable(str(exc)) from exc
+def node_not_ready():
+    """Why the node this request's connection is on must not serve (see not_ready_reason), or None.
+
+    A node that must not serve is left: the connection is closed and its
+    host skipped for new connections for a while; with several DB_HOST
+    entries another node is tried at once, and only when it is not ready
+    either is the reason returned.
+    """
+    for _ in range(2 if len(_pool().hosts) > 1 else 1):
+        conn = get_db()
+        try:
+            reason = not_ready_reason(galera_state(conn))
+        except _UNAVAILABLE as exc:
+            if is_connection_error(exc):
+                _drop_connection(conn, exc)
+            raise DatabaseUnavailable(str(exc)) from exc
+        if reason is None:
+            return None
+        g.pop("_db", None)
+        pool = _pool()
+        pool.mark_down(conn)
+        pool.release(conn, broken=True)
+        host = getattr(conn, "_pool_host", ("?", "?"))
+        reason = f"the database node {host[0]}:{host[1]} is {reason}"
+    return reason
 
 
 def init_app(app):
