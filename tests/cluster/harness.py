@@ -138,6 +138,8 @@ class GaleraNode:
                 f"--wsrep-provider-options=base_port={self.gcomm_port};"
                 f"ist.recv_addr={HOST}:{self.ist_port};gcache.size=64M",
                 "--wsrep-sst-method=rsync", f"--wsrep-sst-receive-address={HOST}:{self.sst_port}"]
+        if not self.cluster.auto_increment_control:
+            args.append("--wsrep-auto-increment-control=OFF")  # ids 1, 2, 3... (one writer only)
         user = self.cluster.run_as[0]
         if user:
             args.append(f"--user={user}")
@@ -189,9 +191,10 @@ class GaleraNode:
 class GaleraCluster:
     """Three Galera nodes in a temporary directory; start() bootstraps, stop() ends them all."""
 
-    def __init__(self, directory, size=3):
+    def __init__(self, directory, size=3, auto_increment_control=True):
         self.directory = Path(directory)
         self.run_as = _run_as()
+        self.auto_increment_control = auto_increment_control
         ports = free_ports(4 * size)
         self.nodes = []
         for index in range(size):
@@ -325,11 +328,11 @@ class RedisSentinel:
 class Cluster:
     """The whole set: a Galera cluster and a Sentinel-watched Redis in one temporary directory."""
 
-    def __init__(self):
+    def __init__(self, **galera_options):
         # Not under pytest's tmp_path: the servers run as `mysql`, which must be able to enter it.
         self.directory = Path(tempfile.mkdtemp(prefix="jwt-api-cluster-"))
         os.chmod(self.directory, 0o755)
-        self.galera = GaleraCluster(self.directory / "galera")
+        self.galera = GaleraCluster(self.directory / "galera", **galera_options)
         self.redis = RedisSentinel(self.directory / "redis")
 
     def start(self):

@@ -229,3 +229,58 @@ def test_the_redis_primary_killed_costs_no_5xx_and_no_revocation(cluster, instan
     channel = f"jwt-api:users-changed:{a.database}"
     subscribers = redis.Redis(host=harness.HOST, port=new).pubsub_numsub(channel)[0][1]
     assert subscribers >= 2, f"only {subscribers} workers subscribed on the new primary"
+
+
+def test_haproxy_with_the_documented_check_leaves_a_desynced_node(cluster, tmp_path):
+    """docs/haproxy/galera.cfg and galera-check, on this cluster: traffic leaves a desynced node and returns."""
+    import shutil
+    import subprocess
+
+    from service import ROOT
+    for tool in ("haproxy", "mysql"):
+        if not shutil.which(tool):
+            harness.require_cluster_tools()  # (fails under CI, skips locally, like the other tools)
+            pytest.skip(f"{tool} is not installed")
+    node1, node2, node3 = cluster.galera.nodes
+    port = harness.free_ports(1)[0]
+    config = (ROOT / "docs" / "haproxy" / "galera.cfg").read_text()
+    config = config.replace("bind 127.0.0.1:3306", f"bind {harness.HOST}:{port}")
+    (tmp_path / "galera-check.cnf").write_text("[client]\nuser=root\npassword=\n")
+    check = (ROOT / "docs" / "haproxy" / "galera-check").read_text()
+    (tmp_path / "galera-check").write_text(check.replace("/etc/haproxy/galera-check.cnf",
+                                                         str(tmp_path / "galera-check.cnf")))
+    (tmp_path / "galera-check").chmod(0o755)
+    config = config.replace("/etc/haproxy/galera-check", str(tmp_path / "galera-check"))
+    for node, address in zip((node1, node2, node3), ("10.0.0.1", "10.0.0.2", "10.0.0.3")):
+        config = config.replace(f"{address}:3306", f"{harness.HOST}:{node.port}")
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(config)
+    env = {"PATH": "/usr/sbin:/usr/bin:/bin"}
+    process = subprocess.Popen(["haproxy", "-db", "-f", str(path)], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "haproxy.log", "wb"))
+
+    def served_by(timeout=15, want=None):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                got = harness.query(port, "SELECT @@port AS port", timeout=2)[0]["port"]
+                if want is None or got == want:
+                    return got
+            except Exception:  # noqa: BLE001 - HAProxy not listening yet, or no healthy server
+                got = None
+            if time.monotonic() > deadline:
+                return got
+            time.sleep(0.2)
+
+    try:
+        assert served_by(want=node1.port) == node1.port
+        harness.query(node1.port, "SET GLOBAL wsrep_desync = ON")
+        try:
+            began = time.monotonic()
+            assert served_by(want=node2.port) == node2.port, (tmp_path / "haproxy.log").read_text()
+            print(f"\nHAProxy left the desynced node in {time.monotonic() - began:.1f} s")
+        finally:
+            harness.query(node1.port, "SET GLOBAL wsrep_desync = OFF")
+        assert served_by(want=node1.port) == node1.port
+    finally:
+        harness.stop_pid(process)
