@@ -36,11 +36,14 @@ PURGE_FAMILIES = """
 def logout(payload, user_id):
     """Revoke the access token `payload` (by jti) and its session, as one transaction."""
     leeway = current_app.config["JWT_LEEWAY"]
-    with db.transaction():
+
+    def revoke():
         db.execute(REVOKE_JTI, (payload["jti"], refresh.utc(payload["exp"] + leeway)))
         user_cache.changed(user_id)
         if payload.get("fam"):
             refresh.revoke(payload["fam"], user_id)
+    # Re-run whole on a deadlock or Galera certification conflict (db.retrying).
+    db.retrying(revoke)
     maybe_purge()
 
 
@@ -50,9 +53,10 @@ def revoke_everything(user_id):
     The users module calls this too (password and admin-flag changes), so
     one function defines "log this user out everywhere".
     """
-    with db.transaction():
+    def revoke():
         db.execute(BUMP_TOKEN_VERSION, (user_id,))
         refresh.revoke_all(user_id)
+    db.retrying(revoke)
 
 
 def purge(batch=PURGE_BATCH):

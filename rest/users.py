@@ -125,6 +125,14 @@ def _changes(row):
     }
 
 
+def _update(user_id, params):
+    """The update's writes, as one transaction that db.retrying() may re-run whole."""
+    db.execute(UPDATE_USER, params)
+    user_cache.changed(user_id)  # the username is in cached reads too
+    if params["bump"]:
+        refresh.revoke_all(user_id)
+
+
 @bp.patch("/users/<id:user_id>")
 @bp.put("/users/<id:user_id>")
 @token_required
@@ -138,11 +146,7 @@ def update_user(user_id):
     try:
         # A revoking change also ends the user's sessions, so GET /sessions
         # never lists a session that can no longer refresh.
-        with db.transaction():
-            db.execute(UPDATE_USER, params)
-            user_cache.changed(user_id)  # the username is in cached reads too
-            if params["bump"]:
-                refresh.revoke_all(user_id)
+        db.retrying(_update, user_id, params)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
             raise ApiError(409, f"The username '{params['username']}' is taken.",
@@ -159,12 +163,12 @@ def delete_account(user_id):
 
     Used by DELETE /users/<id> and `flask delete-user`.
     """
-    with db.transaction():
+    def delete():
         for statement in DELETE_USER_ROWS:
             db.execute(statement, (user_id,))
-        deleted = db.execute(DELETE_USER, (user_id,)).rowcount
         user_cache.changed(user_id)
-    return deleted == 1
+        return db.execute(DELETE_USER, (user_id,)).rowcount
+    return db.retrying(delete) == 1
 
 
 @bp.delete("/users/<id:user_id>")
