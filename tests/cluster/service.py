@@ -6,6 +6,7 @@ nodes through DB_HOST, with REDIS_URL set to the Sentinel address so that
 every worker caches identities and pages, as deployed.
 """
 import collections
+import os
 import secrets
 import sys
 import threading
@@ -31,8 +32,10 @@ def create_database(cluster):
 
 def instance(directory, cluster, nodes, database, workers=2, **env):
     """A started gunicorn whose DB_HOST lists `nodes` (first preferred) and whose cache uses Sentinel."""
+    # CLUSTER_DB_CAUSAL_READS=off shows what the suite catches without causal reads.
     settings = dict(nodes[0].config(database), DB_HOST=cluster.galera.hosts(nodes),
-                    REDIS_URL=cluster.redis.url(), CACHE_SECONDS=10)
+                    REDIS_URL=cluster.redis.url(), CACHE_SECONDS=10,
+                    DB_CAUSAL_READS=os.environ.get("CLUSTER_DB_CAUSAL_READS", "auto"))
     settings.update(env)
     server = Gunicorn(directory, settings, workers=workers)
     server.wait_ready(timeout=60)
