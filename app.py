@@ -11,7 +11,8 @@ from flask.sessions import SessionInterface
 import cli
 import config as settings
 import db
-from rest import errors, hardening, keys, limits, observability, register_blueprints
+from accounts import keys
+from rest import errors, middleware, rate_limits, register_blueprints
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,8 @@ def create_app(config=None, env=None):
 
     db.init_app(app)
     errors.init_app(app)
-    observability.init_app(app)  # first: request id and timing for every later hook
-    limits.init_app(app)
-    hardening.init_app(app)
+    middleware.init_app(app)  # first: request id and timing for every later hook
+    rate_limits.init_app(app)
     register_blueprints(app)
     cli.init_app(app)
     return app

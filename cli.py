@@ -1,19 +1,14 @@
 """Operator commands: `flask --app app <command>`. Each exits non-zero on failure."""
-import re
 import sys
-from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 import db
-from rest import passwords, validation
-
-SQL_DIR = Path(__file__).parent / "sql"
-# The database name comes from configuration, never from a request; it is still
-# checked, since an identifier cannot be a query parameter.
-_DB_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+import schema
+from accounts import passwords, users, validation
+from accounts.errors import Conflict
 
 
 def _fail(message):
@@ -31,28 +26,11 @@ def _unreachable(exc):
 
 
 def create_database():
-    """CREATE DATABASE IF NOT EXISTS for the configured DB_NAME (utf8mb4)."""
-    name = current_app.config["DB_NAME"]
-    if not _DB_NAME.fullmatch(name):
-        _fail(f"DB_NAME {name!r} must be letters, digits and underscores")
-    db.server_execute(
-        current_app.config,
-        f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-    )
-
-
-def run_sql_file(filename):
-    """Run sql/<filename> against the configured database."""
-    db.run_script(current_app.config, (SQL_DIR / filename).read_text())
-
-
-def schema_loaded():
-    """True if the configured database already has the user table."""
-    row = db.one(
-        "SELECT COUNT(*) AS n FROM information_schema.tables"
-        " WHERE table_schema = DATABASE() AND table_name = 'user'"
-    )
-    return bool(row["n"])
+    """CREATE DATABASE IF NOT EXISTS for the configured DB_NAME; exits 1 if the name is unsafe."""
+    try:
+        schema.create_database()
+    except schema.BadDatabaseName as exc:
+        _fail(str(exc))
 
 
 def _read_password(confirm=True):
@@ -69,7 +47,7 @@ def init_db_command():
     """Create the database if needed and load sql/schema.sql (idempotent)."""
     try:
         create_database()
-        run_sql_file("schema.sql")
+        schema.run_file("schema.sql")
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"schema loaded into {current_app.config['DB_NAME']}")
@@ -80,7 +58,7 @@ def init_db_command():
 def seed_command():
     """Load the demo data of sql/seed.sql (idempotent). Never in production."""
     try:
-        run_sql_file("seed.sql")
+        schema.run_file("seed.sql")
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo("demo data loaded (users roy/roy and admin; see README)")
@@ -92,10 +70,10 @@ def bootstrap_command():
     """Create the database, schema and demo data when they are missing (make run)."""
     try:
         create_database()
-        fresh = not schema_loaded()
-        run_sql_file("schema.sql")
+        fresh = not schema.has_users_table()
+        schema.run_file("schema.sql")
         if fresh:
-            run_sql_file("seed.sql")
+            schema.run_file("seed.sql")
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo("database ready" + (" (schema and demo data loaded)" if fresh else ""))
@@ -115,14 +93,9 @@ def create_user_command(username, admin):
     if problem:
         _fail(f"password {problem}")
     try:
-        db.execute(
-            "INSERT INTO user (username, password, is_admin) VALUES (%s, %s, %s)",
-            (username, passwords.hash_password(password), admin),
-        )
-    except db.IntegrityError as exc:
-        if db.is_duplicate(exc):
-            _fail(f"user {username!r} already exists")
-        raise
+        users.create(username, password, admin)
+    except Conflict:
+        _fail(f"user {username!r} already exists")
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"created {'admin ' if admin else ''}user {username}")
@@ -140,27 +113,12 @@ def hash_password_command():
     click.echo(passwords.hash_password(password))
 
 
-USER_ID_BY_NAME = "SELECT id, is_admin FROM user WHERE username = %s"
-# One statement changes the column and revokes every token of the user.
-SET_PASSWORD = "UPDATE user SET password = %s, token_version = token_version + 1 WHERE id = %s"
-SET_ADMIN = "UPDATE user SET is_admin = %s, token_version = token_version + 1 WHERE id = %s"
-
-
 def _existing_user(username):
-    """The {id, is_admin} row of USERNAME; exits 1 when there is none."""
-    row = db.one(USER_ID_BY_NAME, (username,))
+    """The row of USERNAME; exits 1 when there is none."""
+    row = users.get_by_name(username)
     if row is None:
         _fail(f"no user {username!r}")
     return row
-
-
-def _change_and_log_out(sql, params, user_id):
-    """Run one UPDATE that bumps token_version, and end the user's sessions, as one transaction."""
-    from rest import refresh
-
-    with db.transaction():
-        db.execute(sql, params)
-        refresh.revoke_all(user_id)
 
 
 @click.command("set-password")
@@ -174,7 +132,7 @@ def set_password_command(username):
         problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
         if problem:
             _fail(f"password {problem}")
-        _change_and_log_out(SET_PASSWORD, (passwords.hash_password(password), user["id"]), user["id"])
+        users.update(user["id"], password=password)  # logs them out everywhere
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"password of {username} changed; their tokens are revoked")
@@ -193,7 +151,7 @@ def set_admin_command(username, admin):
         if bool(user["is_admin"]) == admin:
             click.echo(f"{username} is already {'an admin' if admin else 'not an admin'}")
             return
-        _change_and_log_out(SET_ADMIN, (admin, user["id"]), user["id"])
+        users.update(user["id"], admin=admin)  # logs them out everywhere
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"{username} is {'now an admin' if admin else 'no longer an admin'}; their tokens are revoked")
@@ -205,13 +163,11 @@ def set_admin_command(username, admin):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete_user_command(username, yes):
     """Delete USERNAME with their posts, authors and sessions, in one transaction."""
-    from rest.users import delete_account
-
     try:
         user = _existing_user(username)
         if not yes and not click.confirm(f"Delete {username} and everything they own?"):
             _fail("not deleted")
-        delete_account(user["id"])
+        users.delete(user["id"])
     except db.DatabaseUnavailable as exc:
         _unreachable(exc)
     click.echo(f"deleted user {username}")
@@ -224,7 +180,7 @@ COMMANDS = [init_db_command, seed_command, bootstrap_command,
 
 def init_app(app):
     """Register the operator commands on the app's CLI."""
-    import security_cli  # keys and purge-tokens (imports the rest package)
+    import security_cli  # keys and purge-tokens
 
     for command in COMMANDS + security_cli.COMMANDS:
         app.cli.add_command(command)

@@ -27,8 +27,9 @@ class ConfigError(RuntimeError):
     """Raised when the configuration cannot run safely."""
 
 
+# An empty value means unset, for every setting: `NAME=` in .env gives the default.
 def _str(env, name, default):
-    return env.get(name, default)
+    return env.get(name) or default
 
 
 def _int(env, name, default, minimum=0):
@@ -58,7 +59,7 @@ def _bool(env, name, default):
 
 def _list(env, name, default):
     raw = env.get(name)
-    if raw is None:
+    if not raw:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
 
@@ -72,6 +73,7 @@ def from_env(env=None):
     if env is None:
         load_dotenv(override=False)
         env = os.environ
+        metrics_folder()
     return {
         "APP_ENV": _str(env, "APP_ENV", "production"),
         "DEBUG": _bool(env, "FLASK_DEBUG", False),
@@ -149,7 +151,27 @@ def from_env(env=None):
         # Observability: one JSON line per request on stderr; Prometheus /metrics.
         "ACCESS_LOG": _bool(env, "ACCESS_LOG", True),
         "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),
+        # A folder where each gunicorn worker writes its metrics (rest/metrics.py).
+        "PROMETHEUS_MULTIPROC_DIR": _str(env, "PROMETHEUS_MULTIPROC_DIR", ""),
+        # gunicorn (gunicorn.conf.py).
+        "GUNICORN_BIND": _str(env, "GUNICORN_BIND", "127.0.0.1:5000"),
+        "GUNICORN_WORKERS": _int(env, "GUNICORN_WORKERS", 4, minimum=1),
+        "GUNICORN_TIMEOUT": _int(env, "GUNICORN_TIMEOUT", 30, minimum=1),
     }
+
+
+def metrics_folder(environ=os.environ):
+    """PROMETHEUS_MULTIPROC_DIR of the process environment, '' when unset or empty.
+
+    prometheus_client turns on multi-process mode when the variable merely
+    exists, and an empty one makes it write into the working directory; so an
+    empty one is removed from the environment here, before rest/metrics.py
+    imports prometheus_client.
+    """
+    value = environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not value:
+        environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return value
 
 
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")

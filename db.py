@@ -68,9 +68,15 @@ Result = namedtuple("Result", "rowcount lastrowid")
 class DatabaseUnavailable(Exception):
     """The database could not be reached or did not answer in time."""
 
+    # What the HTTP layer tells the client (503); the exception's own text stays in the log.
+    client_message = "The database is unavailable. Retry shortly."
+
 
 class WriteConflict(DatabaseUnavailable):
     """A write kept meeting deadlocks or certification conflicts and was given up (503)."""
+
+    client_message = ("The write met concurrent writes to the same rows and was retried without success; "
+                      "nothing was changed. Retry shortly.")
 
 
 class OutcomeUnknown(DatabaseUnavailable):
@@ -78,6 +84,9 @@ class OutcomeUnknown(DatabaseUnavailable):
 
     Never re-run automatically: the client, who knows what it asked, decides.
     """
+
+    client_message = ("The database connection was lost while the write was being applied; it may or may "
+                      "not have been saved. Check before retrying.")
 
 
 def error_code(exc):
@@ -520,9 +529,11 @@ def transaction():
     """Run the block's queries as one transaction: commit on success, else roll back.
 
     Actions registered with on_commit() inside the block run after the
-    commit, in order; a rollback drops them. A deadlock or certification
-    conflict is raised as WriteConflict, a lost connection as
-    DatabaseUnavailable; use retrying() to have the block re-run instead.
+    commit, in order; a rollback drops them. Inside an open transaction the
+    block simply joins it (MySQL has no nested transactions: a second BEGIN
+    would commit the first), so domain functions can be composed. A deadlock
+    or certification conflict is raised as WriteConflict, a lost connection
+    as DatabaseUnavailable; use retrying() to have the block re-run instead.
     """
     try:
         with _transaction():

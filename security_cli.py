@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import db
-from rest import keys, revocation, tokens
+from accounts import keys, revocation, tokens
 
 keys_group = AppGroup("keys", help="Generate, rotate and list the token signing keys.")
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 import app as app_module  # noqa: E402
 import config as settings  # noqa: E402
 import db  # noqa: E402
-from rest import passwords  # noqa: E402
+from accounts import passwords  # noqa: E402
 
 BENCH_PASSWORD = "bench-password-not-secret"
 BATCH = 2000

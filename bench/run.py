@@ -39,7 +39,8 @@ import db  # noqa: E402
 import jsonhttp  # noqa: E402
 import load_data  # noqa: E402
 import procs  # noqa: E402
-from rest import pagination, passwords  # noqa: E402
+from accounts import passwords  # noqa: E402
+from rest import pagination  # noqa: E402
 
 WORKERS = 4
 CONNECTIONS = 32
@@ -564,7 +565,8 @@ def last_page_paths(application, user_id):
 
 def explain(application, user_id):
     """EXPLAIN of the first- and last-page queries, with the SQL the service runs."""
-    from rest import posts, users
+    from accounts import users
+    from content import posts
     cursors = {}
     with application.app_context():
         first_post = db.many("SELECT id FROM post WHERE user_id = %s ORDER BY id ASC LIMIT %s",

@@ -1,77 +1,31 @@
-"""Authors (seed 000's library) at /authors[/<id>], plus the seed's POST /author.
+"""Authors (the library tutorial) at /authors[/<id>], plus its POST /author.
 
 Every author belongs to the user who created it. A caller sees and changes
 only their own; an admin may read, change and delete any by id, and list
 another user's with `GET /authors?user_id=<id>`. Anyone else gets a 404
-exactly like an id that does not exist. Name and book are unique per owner
-(unique indexes (user_id, name) and (user_id, book)): a duplicate is a 409
-naming the field, decided by the index, so racing requests cannot both win.
+exactly like an id that does not exist. Name and book are unique per owner:
+a duplicate is a 409 naming the field (content/authors.py).
 Conditional requests (ETag, If-None-Match, If-Match): rest/conditional.py.
 """
 from flask import Blueprint, jsonify, request, url_for
 
-import db
-from rest import conditional, fields, inputs, pagination
-from rest.auth import current_user, token_required
-from rest.errors import ApiError
+from accounts import users
+from accounts.errors import NotFound
+from content import authors
+from rest import conditional, inputs, pagination
+from rest.responses import no_content, utc_iso
+from rest.token_auth import current_user, token_required
 
 bp = Blueprint("authors", __name__)
 
 KIND = "a"  # ETag prefix
 LIMITS = {"name": 100, "book": 200, "country": 100}  # characters
 FIELDS = (*LIMITS, "booker_prize")
-NO_ID = 4294967296  # above every INT UNSIGNED id: the first page's "before"
-# The unique index that refused a write, and the field it is about.
-UNIQUE_FIELDS = {"uq_author_user_name": "name", "uq_author_user_book": "book"}
-
-USER_BY_ID = "SELECT id, username FROM user WHERE id = %s"
-AUTHOR_OWNER = "SELECT user_id FROM author WHERE id = %s"
-AUTHOR_EXISTS = "SELECT 1 AS found FROM author WHERE id = %s AND user_id = %s"
-AUTHOR_BY_ID = """
-    SELECT a.id, a.name, a.book, a.country, a.booker_prize, a.version,
-           a.created, a.updated, a.user_id, u.username
-    FROM author a JOIN user u ON u.id = a.user_id
-    WHERE a.id = %s AND a.user_id = %s"""
-# Walks ix_author_user_id (user_id, id): the last page costs what the first does.
-AUTHORS_PAGE = """
-    SELECT id, name, book, country, booker_prize, version, created, updated
-    FROM author WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s"""
-INSERT_AUTHOR = """
-    INSERT INTO author (user_id, name, book, country, booker_prize)
-    VALUES (%s, %s, %s, %s, %s)"""
-# PUT and PATCH alike: NULL keeps the column. The last condition is If-Match's
-# compare-and-set (NULL: no condition).
-UPDATE_AUTHOR = """
-    UPDATE author SET
-      name = COALESCE(%s, name), book = COALESCE(%s, book),
-      country = COALESCE(%s, country), booker_prize = COALESCE(%s, booker_prize),
-      version = version + 1, updated = UTC_TIMESTAMP()
-    WHERE id = %s AND user_id = %s AND (%s IS NULL OR FIND_IN_SET(version, %s))"""
-DELETE_AUTHOR = """
-    DELETE FROM author
-    WHERE id = %s AND user_id = %s AND (%s IS NULL OR FIND_IN_SET(version, %s))"""
-
-
-def _no_author():
-    return ApiError(404, "No such author.")
 
 
 def _owner_id(aid):
     """The user whose author `aid` the caller acts on: the caller, or for an admin the row's owner."""
-    if not current_user.is_admin:
-        return current_user.id
-    row = db.one(AUTHOR_OWNER, (aid,))
-    if row is None:
-        raise _no_author()
-    return row["user_id"]
-
-
-def _author(aid, owner_id):
-    """The author row `aid` of `owner_id`, with the owner's username; 404 when there is none."""
-    row = db.one(AUTHOR_BY_ID, (aid, owner_id))
-    if row is None:
-        raise _no_author()
-    return row
+    return authors.owner_of(aid) if current_user.is_admin else current_user.id
 
 
 def author_json(row, owner):
@@ -79,7 +33,7 @@ def author_json(row, owner):
     return {
         "id": row["id"], "name": row["name"], "book": row["book"], "country": row["country"],
         "booker_prize": bool(row["booker_prize"]),
-        "created": fields.utc_iso(row["created"]), "updated": fields.utc_iso(row["updated"]),
+        "created": utc_iso(row["created"]), "updated": utc_iso(row["updated"]),
         "user": owner,
     }
 
@@ -92,61 +46,28 @@ def _answer(row, status=200):
 
 
 def _input(partial):
-    """(name, book, country, booker_prize) from the JSON body; absent fields are None when `partial`.
+    """{name, book, country, booker_prize} from the JSON body; absent fields are None when `partial`.
 
     booker_prize defaults to false on POST and PUT (a replacement), as the column does.
     """
     body = inputs.json_object()
     inputs.only_fields(body, FIELDS)
-    values = {name: fields.text(body, name, cap, required=not partial)
+    values = {name: inputs.text(body, name, cap, required=not partial)
               for name, cap in LIMITS.items()}
-    values["booker_prize"] = fields.boolean(body, "booker_prize", None if partial else False)
+    values["booker_prize"] = inputs.boolean(body, "booker_prize", None if partial else False)
     if partial:
-        fields.require_some(values, FIELDS)
+        inputs.require_some(values, FIELDS)
     return values
-
-
-def _write_failed(aid, owner_id):
-    """404 or 412 for a conditional write that changed no row."""
-    exists = db.one(AUTHOR_EXISTS, (aid, owner_id)) is not None
-    return conditional.write_failed(exists, "author")
-
-
-def _duplicate(exc):
-    """The 409 for a unique-index violation, naming the field whose index refused it."""
-    message = str(exc.args[1]) if len(exc.args) > 1 else ""
-    field = next((f for index, f in UNIQUE_FIELDS.items() if index in message), None)
-    if field is None:
-        return ApiError(409, "You already have an author like this.")
-    return ApiError(409, f"You already have an author with this {field}.", field=field)
-
-
-def _write(sql, params):
-    """Run an INSERT/UPDATE of an author; 409 naming the field on a duplicate name or book.
-
-    The only other integrity error is the owner's foreign key: the user was
-    deleted a moment ago (a 404, never a 500).
-    """
-    try:
-        return db.execute(sql, params)
-    except db.IntegrityError as exc:
-        if db.is_duplicate(exc):
-            raise _duplicate(exc) from None
-        raise ApiError(404, "No such user.") from None
 
 
 def _list_owner():
     """{id, username} whose authors GET /authors lists: the caller, or `?user_id=` for an admin."""
-    raw = request.args.get("user_id")
-    if raw is None:
+    user_id = inputs.user_id_arg()
+    if user_id is None or user_id == current_user.id:
         return current_user.to_json()
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) >= 1):
-        raise ApiError(400, "'user_id' must be a positive integer.", field="user_id")
-    if int(raw) == current_user.id:
-        return current_user.to_json()
-    row = db.one(USER_BY_ID, (int(raw),)) if current_user.is_admin else None
+    row = users.get(user_id) if current_user.is_admin else None
     if row is None:
-        raise ApiError(404, "No such user.")
+        raise NotFound("No such user.")
     return {"id": row["id"], "username": row["username"]}
 
 
@@ -156,23 +77,19 @@ def list_authors():
     """A page of the caller's authors, newest first: {"list_of_authors": [...], "next": cursor or null}."""
     owner = _list_owner()
     limit, before = pagination.page_args()
-    rows = db.many(AUTHORS_PAGE, (owner["id"], before or NO_ID, limit + 1))
-    rows, cursor = pagination.page(rows, limit)
+    rows, cursor = pagination.page(authors.page(owner["id"], before, limit + 1), limit)
     response = jsonify(list_of_authors=[author_json(row, owner) for row in rows], next=cursor)
     return conditional.private(response)
 
 
 @bp.post("/authors")
-@bp.post("/author")  # seed 000's path
+@bp.post("/author")  # the library tutorial's path
 @token_required
 def create_author():
     """Create an author owned by the caller: 201 with Location, ETag and the author."""
-    values = _input(partial=False)
-    params = (current_user.id, values["name"], values["book"], values["country"],
-              values["booker_prize"])
-    aid = _write(INSERT_AUTHOR, params).lastrowid
-    response = _answer(_author(aid, current_user.id), 201)
-    response.headers["Location"] = url_for(".get_author", aid=aid)
+    row = authors.create(current_user.id, _input(partial=False))
+    response = _answer(row, 201)
+    response.headers["Location"] = url_for(".get_author", aid=row["id"])
     return response
 
 
@@ -180,7 +97,7 @@ def create_author():
 @token_required
 def get_author(aid):
     """One author, with its ETag; 304 when If-None-Match names it."""
-    row = _author(aid, _owner_id(aid))
+    row = authors.get(aid, _owner_id(aid))
     return conditional.not_modified(conditional.etag(KIND, row)) or _answer(row)
 
 
@@ -195,12 +112,7 @@ def update_author(aid):
     """
     owner_id = _owner_id(aid)
     values = _input(partial=request.method == "PATCH")
-    condition = conditional.expected_versions(KIND, aid)
-    params = (values["name"], values["book"], values["country"], values["booker_prize"],
-              aid, owner_id, *condition)
-    if not _write(UPDATE_AUTHOR, params).rowcount:
-        raise _write_failed(aid, owner_id)
-    return _answer(_author(aid, owner_id))
+    return _answer(authors.update(aid, owner_id, values, conditional.expected_versions(KIND, aid)))
 
 
 @bp.delete("/authors/<id:aid>")
@@ -208,7 +120,5 @@ def update_author(aid):
 def delete_author(aid):
     """Delete the author: 204 (412 when If-Match no longer names it)."""
     owner_id = _owner_id(aid)
-    condition = conditional.expected_versions(KIND, aid)
-    if not db.execute(DELETE_AUTHOR, (aid, owner_id, *condition)).rowcount:
-        raise _write_failed(aid, owner_id)
-    return "", 204
+    authors.delete(aid, owner_id, conditional.expected_versions(KIND, aid))
+    return no_content()

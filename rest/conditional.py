@@ -11,13 +11,13 @@ the tag changes even when two writes fall in the same second.
   tag exactly one wins, the others get 412. Weak tags never match (strong
   comparison, RFC 9110 13.1.1); `If-Match: *` only requires the row to exist.
 - A write without If-Match just happens (last write wins), as the tutorials'
-  clients expect.
+  clients expect. A conditional write that changes nothing is NotFound or
+  PreconditionFailed (content/posts.py write_failed()).
 """
 import re
 
 from flask import current_app, request
 
-from rest.errors import ApiError
 
 # Cacheable by the caller's own browser only, and always revalidated: the
 # ETag makes revalidation a cheap 304.
@@ -66,11 +66,3 @@ def expected_versions(kind, row_id):
                        if tag and (m := pattern.fullmatch(tag))})
     listed = ",".join(str(v) for v in versions)
     return listed, listed
-
-
-def write_failed(exists, what):
-    """The error for a conditional write that changed no row: 404 if gone, else 412."""
-    if not exists:
-        return ApiError(404, f"No such {what}.")
-    return ApiError(412, f"The {what} changed since you read it: If-Match does not name its "
-                         "current ETag. GET it again, then retry with the new ETag.")

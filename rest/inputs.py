@@ -1,5 +1,12 @@
-"""Reading and checking request input. Every failure is an ApiError naming the field."""
-from flask import request
+"""Reading and checking request input: bodies, fields, query arguments, login credentials.
+
+Every failure is a 400 ApiError naming the field (415 for a body of the wrong
+type). A field that is present with JSON null is the wrong type, never
+"absent": PATCH changes only the fields that are sent, so null cannot mean
+"leave as is" and "clear" at once. The rules a well-formed value must meet
+(username alphabet, password length) are the domain's: accounts/validation.py.
+"""
+from flask import current_app, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter
 
@@ -21,6 +28,16 @@ def json_object():
     if not isinstance(body, dict):
         raise ApiError(400, "The JSON body must be an object.")
     return body
+
+
+def present_string(body, name):
+    """body[name] when it is a string; 400 naming the field when missing or of another type."""
+    value = body.get(name)
+    if value is None:
+        raise ApiError(400, f"'{name}' is required.", field=name)
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string.", field=name)
+    return value
 
 
 def optional_string(body, name, max_length):
@@ -52,6 +69,110 @@ def only_fields(body, allowed):
         if name in PRIVILEGED_FIELDS:
             raise ApiError(400, f"'{name}' cannot be set here.", field=name)
         raise ApiError(400, f"Unknown field '{name}'.", field=name)
+
+
+def text(body, name, max_length, required=True):
+    """Return body[name]: a non-blank str of at most max_length characters.
+
+    None when the field is absent and not `required`. 400 naming the field
+    when it is missing (and required), not a string, blank, too long, or not
+    encodable as UTF-8 (a lone surrogate such as "\\ud800" in the JSON).
+    """
+    if name not in body:
+        if required:
+            raise ApiError(400, f"'{name}' is required.", field=name)
+        return None
+    value = body[name]
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string.", field=name)
+    if len(value) > max_length:
+        raise ApiError(400, f"'{name}' must be at most {max_length} characters.", field=name)
+    if not value.strip():
+        raise ApiError(400, f"'{name}' must not be blank.", field=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # The database driver would fail on it: a 500 instead of the client's fault.
+        raise ApiError(400, f"'{name}' must be valid Unicode text.", field=name) from None
+    return value
+
+
+def boolean(body, name, default):
+    """Return body[name] if it is a JSON boolean, `default` when absent; 400 otherwise.
+
+    "true", 1 and null are refused: a client that sends them has a bug worth seeing.
+    """
+    if name not in body:
+        return default
+    value = body[name]
+    if not isinstance(value, bool):
+        raise ApiError(400, f"'{name}' must be true or false.", field=name)
+    return value
+
+
+def require_some(values, names):
+    """400 unless at least one of the partial update's values was sent (PATCH {} changes nothing)."""
+    if all(value is None for value in values.values()):
+        raise ApiError(400, f"Send at least one of: {', '.join(names)}.")
+
+
+MAX_ID = 4294967295  # INT UNSIGNED
+
+
+def user_id_arg():
+    """`?user_id=` as an int, or None when absent; 400 unless a positive INT UNSIGNED."""
+    raw = request.args.get("user_id")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ID:
+        raise ApiError(400, "'user_id' must be a positive integer.", field="user_id")
+    return int(raw)
+
+
+# --- login credentials ----------------------------------------------------------------
+
+LOGIN_FIELDS = ("username", "password")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def credentials_from_json():
+    """Return (username, password) from a JSON login body; 4xx on a bad body.
+
+    A missing or empty field is "Invalid credentials" (Flask-JWT's answer,
+    given by the view); a field of the wrong type or over the length cap, or
+    any other field (the API's one unknown-field policy), is a 400 naming it.
+    """
+    body = json_object()
+    only_fields(body, LOGIN_FIELDS)
+    cap = current_app.config["PASSWORD_MAX_LENGTH"]
+    return optional_string(body, "username", cap), optional_string(body, "password", cap)
+
+
+def _credentials_from_form():
+    form = request.form
+    only_fields(form, LOGIN_FIELDS)
+    cap = current_app.config["PASSWORD_MAX_LENGTH"]
+    return optional_string(form, "username", cap), optional_string(form, "password", cap)
+
+
+def login_credentials():
+    """Return (username, password, basic) from HTTP Basic, a form or JSON (POST /login).
+
+    No credentials at all is a Basic attempt with nothing in it: the 401 then
+    carries the challenge, as the library tutorial's client expects. A body
+    of another type is a 415.
+    """
+    basic = request.authorization
+    if basic is not None and basic.type == "basic":
+        return basic.username, basic.password, True
+    if request.mimetype in FORM_TYPES:
+        return (*_credentials_from_form(), False)
+    if request.is_json:
+        return (*credentials_from_json(), False)
+    if not request.get_data(cache=True):
+        return None, None, True
+    raise ApiError(415, "Send HTTP Basic credentials, a form or a JSON body "
+                        "with 'username' and 'password'.")
 
 
 class PositiveId(BaseConverter):

@@ -1,62 +1,91 @@
-"""POST /login: the tutorials' log-in shapes on one route.
+"""Logging in: POST /auth (Flask-JWT), POST /login (the tutorials' shapes), GET /rest-auth, the login page.
 
-HTTP Basic (seed 000), an HTML form (seed 001's login.html, and our login page
-without JavaScript) and JSON (our login page's script, like POST /auth). The
-answer is /auth's token body plus `token`, the key seeds 000 and 001 read.
-A failure is 401 (not seed 001's 403) with /auth's body; a Basic attempt also
-gets a `WWW-Authenticate: Basic` challenge so HTTP clients know to ask.
+- POST /auth: a JSON body {username, password} -> the token body (Flask-JWT's
+  `access_token`, plus a refresh token); a failure is Flask-JWT's exact 401.
+- POST /login: HTTP Basic (the library tutorial), an HTML form (the login-form
+  tutorial, and our page without JavaScript) or JSON -> the same body plus
+  `token`, the key those tutorials read. A failure is 401 (not the form
+  tutorial's 403) with /auth's body; a Basic attempt also gets a
+  `WWW-Authenticate: Basic` challenge so HTTP clients know to ask.
+- GET /auth (who am I) and GET /rest-auth: protected resources.
+- GET / and GET /login: the login page. Its script and style are static files,
+  so every HTML response carries a strict CSP with no 'unsafe-inline'
+  (rest/middleware.py). GET /login with HTTP Basic answers as POST /login.
 """
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, render_template, request
 
-from rest import auth, inputs, limits
+from accounts import auth
+from rest import inputs, rate_limits
 from rest.errors import ApiError
-from rest.hardening import no_store
+from rest.middleware import login_failed
+from rest.responses import no_store
+from rest.token_auth import current_user, token_body, token_required
 
 bp = Blueprint("login", __name__)
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 BASIC_CHALLENGE = 'Basic realm="Login Required", charset="UTF-8"'
 
 
-def _from_form():
-    form = request.form
-    inputs.only_fields(form, auth.LOGIN_FIELDS)
-    cap = current_app.config["PASSWORD_MAX_LENGTH"]
-    return (inputs.optional_string(form, "username", cap),
-            inputs.optional_string(form, "password", cap))
+def invalid_credentials():
+    """The one answer for an unknown user and a wrong password alike."""
+    login_failed()
+    return ApiError(401, "Invalid credentials", error="Bad Request")
 
 
-def credentials():
-    """Return (username, password, basic) from Basic auth, a form or JSON.
-
-    No credentials at all is a Basic attempt with nothing in it: the 401 then
-    carries the challenge, as seed 000's client expects. A body of another
-    type is a 415.
-    """
-    basic = request.authorization
-    if basic is not None and basic.type == "basic":
-        return basic.username, basic.password, True
-    if request.mimetype in FORM_TYPES:
-        return (*_from_form(), False)
-    if request.is_json:
-        return (*auth.credentials_from_json(), False)
-    if not request.get_data(cache=True):
-        return None, None, True
-    raise ApiError(415, "Send HTTP Basic credentials, a form or a JSON body "
-                        "with 'username' and 'password'.")
+@bp.post("/auth")
+@rate_limits.login_limit
+def create_token():
+    """Exchange a username and password for an access token (Flask-JWT's /auth)."""
+    user = auth.authenticate(*inputs.credentials_from_json())
+    if user is None:
+        raise invalid_credentials()
+    return no_store(jsonify(token_body(user)))
 
 
 @bp.post("/login")
-@limits.login_limit
+@rate_limits.login_limit
 def login():
     """Exchange credentials for an access token: 200 {token, access_token, ...} or 401."""
-    username, password, basic = credentials()
+    username, password, basic = inputs.login_credentials()
     user = auth.authenticate(username, password)
     if user is None:
-        error = auth.invalid_credentials()
+        error = invalid_credentials()
         if basic:
             error.headers["WWW-Authenticate"] = BASIC_CHALLENGE
         raise error
-    body = auth.token_body(user)
+    body = token_body(user)
     body["token"] = body["access_token"]
     return no_store(jsonify(body))
+
+
+@bp.get("/auth")
+@token_required
+def who_am_i():
+    """Who the caller is (the login-form tutorial's dashboard); POST /auth still issues tokens."""
+    return jsonify(message="You are verified. Welcome to your dashboard!",
+                   user=current_user.to_json())
+
+
+@bp.get("/rest-auth")
+@token_required
+def rest_auth():
+    """A protected resource: answers only a caller with a valid token."""
+    return jsonify(
+        message="You are an authenticated person to see this message",
+        user=current_user.to_json(),
+    )
+
+
+@bp.get("/")
+@bp.get("/login")
+def login_page():
+    """The login form: posts credentials, shows the token and /rest-auth's answer.
+
+    GET /login carrying HTTP Basic credentials is the library tutorial's
+    log-in (its route took GET and POST, and GET is Postman's default): it
+    answers as POST /login.
+    """
+    basic = request.authorization
+    if request.path == "/login" and basic is not None and basic.type == "basic":
+        return login()
+    return render_template("login.html")

@@ -4,6 +4,12 @@ The metric objects are process-wide singletons. Under gunicorn each worker
 counts for itself; set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder)
 before starting gunicorn and /metrics sums every worker's files
 (gunicorn.conf.py marks dead workers and clears the folder at start).
+
+prometheus_client switches to multi-process mode when that variable merely
+EXISTS, even empty, and then writes its files into the working directory.
+config.metrics_folder() removes an empty one from the environment, and this module
+is imported only when metrics are on (rest/middleware.py, rest/health.py), so
+it never sees the variable before the settings were read.
 """
 import os
 
@@ -12,10 +18,13 @@ from prometheus_client import (
     generate_latest, multiprocess,
 )
 
+import config
+
 # prometheus_client opens its files there as soon as a gauge exists (below),
 # which under gunicorn's preload is before gunicorn.conf.py's on_starting.
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+MULTIPROC_DIR = config.metrics_folder()
+if MULTIPROC_DIR:
+    os.makedirs(MULTIPROC_DIR, exist_ok=True)
 
 # The endpoint label is the URL rule ("/users/<id:uid>/posts"), never the raw
 # path: a label per id would grow without bound.
@@ -63,7 +72,7 @@ def set_pool(in_use, idle):
 
 def exposition():
     """Return (body, content type) of the text exposition, all workers merged."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if MULTIPROC_DIR:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
@@ -73,5 +82,5 @@ def exposition():
 
 def mark_process_dead(pid):
     """Drop a dead worker's live gauges (gunicorn child_exit hook)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if MULTIPROC_DIR:
         multiprocess.mark_process_dead(pid)

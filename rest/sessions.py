@@ -1,6 +1,6 @@
 """Sessions: refresh (rotation), logout, logout everywhere, and listing/revoking sessions.
 
-A session is a refresh family (rest/refresh.py). Contracts:
+A session is a refresh family (accounts/sessions.py). Contracts:
 - POST /refresh: the refresh token in the JSON body {"refresh_token": ...},
   or, when the body has none, in `Authorization: Bearer|JWT <token>` (the
   body wins, so clients that add the access token to every request still
@@ -11,45 +11,33 @@ A session is a refresh family (rest/refresh.py). Contracts:
 """
 import re
 
-from flask import Blueprint, current_app, g, jsonify, make_response, request
+from flask import Blueprint, current_app, g, jsonify, request
 
-import db
-from rest import auth, inputs, limits, refresh, revocation, tokens
-from rest.auth import current_user
-from rest.errors import ApiError
-from rest.fields import utc_iso
-from rest.hardening import no_store
+from accounts import auth, revocation, sessions, tokens, users
+from rest import inputs, rate_limits
+from rest.errors import REALM, ApiError, invalid_token
+from rest.responses import no_content, no_store, utc_iso
+from rest.token_auth import authorization_token, current_user, token_body, token_required
 
 bp = Blueprint("sessions", __name__)
 
 _FAMILY_ID = re.compile(r"[0-9a-f]{32}")
-USER_EXISTS = "SELECT id FROM user WHERE id = %s"
 
 
 @bp.post("/refresh")
-@limits.refresh_limit
+@rate_limits.refresh_limit
 def refresh_tokens():
     """Exchange a refresh token for a new access and refresh token (single use)."""
     try:
         payload = tokens.decode(_presented_refresh_token(), tokens.REFRESH)
     except tokens.TokenError as exc:
-        raise auth.invalid_token(str(exc)) from None
+        raise invalid_token(str(exc)) from None
     user = auth.identity(payload)
     if user is None:
-        raise auth.invalid_token("User does not exist or the token was revoked", error="Invalid JWT")
-    try:
-        family = refresh.rotate(payload)
-    except refresh.RefreshRejected as exc:
-        raise auth.invalid_token(str(exc)) from None
+        raise invalid_token("User does not exist or the token was revoked", error="Invalid JWT")
+    family = sessions.rotate(payload)  # RefreshRejected: the error module's 401 invalid_token
     revocation.maybe_purge()
-    return no_store(jsonify(auth.token_body(user, family)))
-
-
-def _no_content():
-    """204 with no body and no Content-Type (there is nothing to type)."""
-    response = make_response("", 204)
-    response.headers.pop("Content-Type", None)
-    return response
+    return no_store(jsonify(token_body(user, family)))
 
 
 def _presented_refresh_token():
@@ -60,52 +48,47 @@ def _presented_refresh_token():
         token = inputs.optional_string(body, "refresh_token", current_app.config["MAX_CONTENT_LENGTH"])
         if token:
             return token
-    token = auth.authorization_token()
+    token = authorization_token()
     if token is None:
         raise ApiError(401, "Request does not contain a refresh token",
                        error="Authorization Required",
-                       headers={"WWW-Authenticate": f"Bearer {auth.REALM}"})
+                       headers={"WWW-Authenticate": f"Bearer {REALM}"})
     return token
 
 
 @bp.post("/logout")
-@auth.token_required
+@token_required
 def logout():
     """Revoke the presented access token and its session."""
     revocation.logout(g.token, current_user.id)
-    return _no_content()
+    return no_content()
 
 
 @bp.post("/logout-all")
-@auth.token_required
+@token_required
 def logout_all():
     """Revoke every token and session of the caller."""
-    revocation.revoke_everything(current_user.id)
-    return _no_content()
+    users.revoke_everything(current_user.id)
+    return no_content()
 
 
 @bp.get("/sessions")
-@auth.token_required
+@token_required
 def list_sessions():
     """The live sessions of the caller (or, for an admin, of ?user_id=)."""
     user_id = _sessions_owner()
     current = g.token.get("fam") if user_id == current_user.id else None
-    return jsonify(sessions=[_session_json(row, current) for row in refresh.live(user_id)])
+    return jsonify(sessions=[_session_json(row, current) for row in sessions.live(user_id)])
 
 
 def _sessions_owner():
     """The user whose sessions are listed: the caller, or ?user_id= for an admin."""
-    raw = request.args.get("user_id")
-    if raw is None:
+    user_id = inputs.user_id_arg()
+    if user_id is None or user_id == current_user.id:
         return current_user.id
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 4294967295:
-        raise ApiError(400, "'user_id' must be a positive integer.", field="user_id")
-    user_id = int(raw)
-    if user_id == current_user.id:
-        return user_id
     if not current_user.is_admin:
         raise ApiError(403, "Only an admin may list another user's sessions.", field="user_id")
-    if db.one(USER_EXISTS, (user_id,)) is None:
+    if users.get(user_id) is None:
         raise ApiError(404, "No such user.", field="user_id")
     return user_id
 
@@ -123,10 +106,10 @@ def _session_json(row, current_family):
 
 
 @bp.delete("/sessions/<session_id>")
-@auth.token_required
+@token_required
 def revoke_session(session_id):
     """Revoke one live session of the caller (any user's for an admin)."""
     owner = None if current_user.is_admin else current_user.id
-    if not _FAMILY_ID.fullmatch(session_id) or not refresh.revoke_live(session_id, owner):
+    if not _FAMILY_ID.fullmatch(session_id) or not sessions.revoke_live(session_id, owner):
         raise ApiError(404, "No such session.")
-    return _no_content()
+    return no_content()

@@ -1,57 +1,89 @@
-"""Users (seeds 000 and 002): list, read, change and delete accounts.
+"""Users: POST /users, /register and /signup create accounts; /users[/<id>] lists, reads, changes, deletes.
 
-Authorization, the same on every route: a caller may touch only their own
-row; an admin may touch any. Another user's id is a 404 for a non-admin,
-exactly like an id that does not exist, so ids reveal nothing. Creating an
-account is rest/registration.py (POST /users, /register, /signup).
+Creating: one rule set (accounts/validation.py) on all three routes; the
+library tutorial names the account `name`, the others `username`. The
+unique index decides duplicates, so 20 requests racing for one name give one
+201 and nineteen 409s, never a 500 and never two rows.
+
+Authorization, the same on every other route: a caller may touch only their
+own row; an admin may touch any. Another user's id is a 404 for a non-admin,
+exactly like an id that does not exist, so ids reveal nothing.
 """
-from flask import Blueprint, jsonify, make_response
+from flask import Blueprint, current_app, jsonify, url_for
 
-import db
-from rest import auth, inputs, pagination, passwords, refresh, user_cache
-from rest.auth import current_user, token_required
+from accounts import auth, users, validation
+from accounts.errors import Forbidden, NotFound, RuleBroken
+from rest import inputs, pagination, rate_limits
 from rest.errors import ApiError
-from rest.registration import USER_BY_ID, checked_password, checked_username, user_json
+from rest.responses import no_content, utc_iso
+from rest.token_auth import current_user, token_required
 
 bp = Blueprint("users", __name__)
 
-# Newest first, keyset-paginated on the primary key.
-USERS_PAGE = """
-    SELECT id, username, is_admin, created FROM user
-    WHERE id < %s ORDER BY id DESC LIMIT %s"""
-# One statement whatever changes: NULL keeps the column. `bump` is 1 when the
-# password or the admin flag changes, which revokes every token of the user.
-UPDATE_USER = """
-    UPDATE user SET
-      username = COALESCE(%(username)s, username),
-      password = COALESCE(%(password)s, password),
-      is_admin = COALESCE(%(admin)s, is_admin),
-      token_version = token_version + %(bump)s
-    WHERE id = %(id)s"""
-# Deleting a user deletes everything that hangs off it, in one transaction
-# (the foreign keys cascade too; doing it explicitly keeps it visible and
-# independent of the engine's FK settings).
-DELETE_USER_ROWS = (
-    "DELETE FROM post WHERE user_id = %s",
-    "DELETE FROM author WHERE user_id = %s",
-    "DELETE FROM refresh_family WHERE user_id = %s",
-)
-DELETE_USER = "DELETE FROM user WHERE id = %s"
+REGISTRATION_FIELDS = ("username", "name", "password")
 UPDATE_FIELDS = ("username", "password", "current_password", "admin")
-NO_ID = 4294967296  # above every INT UNSIGNED id: the first page's "before"
 
 
-def _not_found():
-    return ApiError(404, "No such user.")
+def user_json(row, with_admin=False):
+    """The public view of a user row: id, username, created (and admin for admins)."""
+    body = {"id": row["id"], "username": row["username"], "created": utc_iso(row["created"])}
+    if with_admin:
+        body["admin"] = bool(row["is_admin"])
+    return body
 
+
+def checked_username(body, name="username"):
+    """A new username from body[name]; 400 when missing or not a string, 422 when it breaks the rules."""
+    username = inputs.present_string(body, name)
+    problem = validation.username_problem(username)
+    if problem:
+        raise RuleBroken(f"'{name}' {problem}.", field=name)
+    return username
+
+
+def checked_password(body, name="password"):
+    """A new password from body[name]; 400 when missing or not a string, 422 when it breaks the rules."""
+    password = inputs.present_string(body, name)
+    problem = validation.password_problem(password, current_app.config["PASSWORD_MAX_LENGTH"])
+    if problem:
+        raise RuleBroken(f"'{name}' {problem}.", field=name)
+    return password
+
+
+# --- creating ---------------------------------------------------------------------------
+
+def _registration():
+    """(username, password) from the JSON body, or the 4xx that explains what is wrong."""
+    body = inputs.json_object()
+    inputs.only_fields(body, REGISTRATION_FIELDS)
+    if "name" in body and "username" in body:
+        raise ApiError(400, "Send 'username' or 'name', not both.", field="name")
+    field = "name" if "name" in body else "username"
+    return checked_username(body, field), checked_password(body)
+
+
+@bp.post("/register")
+@bp.post("/signup")
+@bp.post("/users")
+@rate_limits.registration_limit
+def register():
+    """Create an account: 201, Location and {id, username, created}; never the hash."""
+    row = users.create(*_registration())
+    response = jsonify(user_json(row))
+    response.status_code = 201
+    response.headers["Location"] = url_for("users.get_user", user_id=row["id"])
+    return response
+
+
+# --- reading ----------------------------------------------------------------------------
 
 def _target(user_id):
     """The row of `user_id` if the caller may touch it, else 404 (never 403: ids reveal nothing)."""
     if user_id != current_user.id and not current_user.is_admin:
-        raise _not_found()
-    row = db.one(USER_BY_ID, (user_id,))
+        raise NotFound("No such user.")
+    row = users.get(user_id)
     if row is None:
-        raise _not_found()
+        raise NotFound("No such user.")
     return row
 
 
@@ -61,10 +93,10 @@ def list_users():
     """Admins: every user, with the admin flag. Others: a list holding only themselves."""
     limit, before = pagination.page_args()
     if current_user.is_admin:
-        rows = db.many(USERS_PAGE, (before or NO_ID, limit + 1))
+        rows = users.page(before, limit + 1)
     else:
-        row = db.one(USER_BY_ID, (current_user.id,))
-        rows = [row] if row and current_user.id < (before or NO_ID) else []
+        row = users.get(current_user.id)
+        rows = [row] if row and current_user.id < (before or users.NO_ID) else []
     rows, cursor = pagination.page(rows, limit)
     return jsonify(users=[user_json(r, current_user.is_admin) for r in rows], next=cursor)
 
@@ -75,6 +107,8 @@ def get_user(user_id):
     """One user: the caller's own row, or any row for an admin."""
     return jsonify(user_json(_target(user_id), current_user.is_admin))
 
+
+# --- changing ---------------------------------------------------------------------------
 
 def _password_change(body, row):
     """The new password, after checking `current_password` when callers change their own."""
@@ -91,23 +125,23 @@ def _password_change(body, row):
     if not isinstance(current, str):
         raise ApiError(400, "'current_password' must be a string.", field="current_password")
     if auth.authenticate(row["username"], current) is None:
-        raise ApiError(403, "'current_password' is not correct.", field="current_password")
+        raise Forbidden("'current_password' is not correct.", field="current_password")
     return password
 
 
 def _admin_change(body, row):
-    """The new admin flag (1 or 0), or None when unchanged; only an admin may send it."""
+    """The new admin flag, or None when unchanged; only an admin may send it."""
     if "admin" not in body:
         return None
     if not current_user.is_admin:
-        raise ApiError(403, "Only an admin can change 'admin'.", field="admin")
+        raise Forbidden("Only an admin can change 'admin'.", field="admin")
     if not isinstance(body["admin"], bool):
         raise ApiError(400, "'admin' must be true or false.", field="admin")
-    return None if body["admin"] == bool(row["is_admin"]) else int(body["admin"])
+    return None if body["admin"] == bool(row["is_admin"]) else body["admin"]
 
 
 def _changes(row):
-    """The UPDATE_USER parameters from the JSON body; 4xx naming the field that is wrong."""
+    """{username, password, admin} from the JSON body (None: unchanged); 4xx naming the field that is wrong."""
     body = inputs.json_object()
     inputs.only_fields(body, UPDATE_FIELDS)
     if not any(name in body for name in ("username", "password", "admin")):
@@ -115,22 +149,11 @@ def _changes(row):
     if "current_password" in body and "password" not in body:
         raise ApiError(400, "'current_password' is only read with 'password'.",
                        field="current_password")
-    username = checked_username(body) if "username" in body else None
-    password = _password_change(body, row) if "password" in body else None
-    admin = _admin_change(body, row)
     return {
-        "id": row["id"], "username": username,
-        "password": None if password is None else passwords.hash_password(password), "admin": admin,
-        "bump": int(password is not None or admin is not None),
+        "username": checked_username(body) if "username" in body else None,
+        "password": _password_change(body, row) if "password" in body else None,
+        "admin": _admin_change(body, row),
     }
-
-
-def _update(user_id, params):
-    """The update's writes, as one transaction that db.retrying() may re-run whole."""
-    db.execute(UPDATE_USER, params)
-    user_cache.changed(user_id)  # the username is in cached reads too
-    if params["bump"]:
-        refresh.revoke_all(user_id)
 
 
 @bp.patch("/users/<id:user_id>")
@@ -140,44 +163,18 @@ def update_user(user_id):
     """Change username, password (and, for admins, the admin flag); 200 with the user.
 
     PUT is the same partial update as PATCH: a password cannot be read back,
-    so there is no full representation to replace.
+    so there is no full representation to replace. A new password or admin
+    flag logs the user out everywhere.
     """
-    params = _changes(_target(user_id))
-    try:
-        # A revoking change also ends the user's sessions, so GET /sessions
-        # never lists a session that can no longer refresh.
-        db.retrying(_update, user_id, params)
-    except db.IntegrityError as exc:
-        if db.is_duplicate(exc):
-            raise ApiError(409, f"The username '{params['username']}' is taken.",
-                           field="username") from None
-        raise
-    row = db.one(USER_BY_ID, (user_id,))
-    if row is None:  # deleted meanwhile
-        raise _not_found()
+    row = users.update(user_id, **_changes(_target(user_id)))
     return jsonify(user_json(row, current_user.is_admin))
-
-
-def delete_account(user_id):
-    """Delete the user and every row that hangs off it, as one transaction; False if there was none.
-
-    Used by DELETE /users/<id> and `flask delete-user`.
-    """
-    def delete():
-        for statement in DELETE_USER_ROWS:
-            db.execute(statement, (user_id,))
-        user_cache.changed(user_id)
-        return db.execute(DELETE_USER, (user_id,)).rowcount
-    return db.retrying(delete) == 1
 
 
 @bp.delete("/users/<id:user_id>")
 @token_required
 def delete_user(user_id):
-    """Delete the user with their posts, authors and refresh sessions; 204."""
+    """Delete the user with their posts, authors and sessions; 204."""
     _target(user_id)
-    if not delete_account(user_id):
-        raise _not_found()
-    response = make_response("", 204)
-    response.headers.pop("Content-Type", None)
-    return response
+    if not users.delete(user_id):
+        raise NotFound("No such user.")
+    return no_content()

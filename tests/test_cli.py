@@ -1,6 +1,6 @@
 """The core operator commands, through Flask's CLI runner."""
 import db
-from rest import auth, passwords
+from accounts import auth, passwords
 
 
 def _user(app, username):
@@ -69,7 +69,7 @@ def test_bootstrap_explains_what_to_do_without_a_database(make_app):
 
 
 def test_bootstrap_seeds_only_a_new_database(database, make_app):
-    from conftest import drop_database
+    from support import drop_database
     name = database + "_boot"
     runner = make_app(DB_NAME=name).test_cli_runner()
     try:

@@ -2,8 +2,8 @@
 import pytest
 
 import db
-from conftest import bearer
-from rest import auth
+from support import bearer
+from accounts import auth
 
 COMMANDS = ["init-db", "seed", "bootstrap", "create-user", "hash-password", "set-password",
             "set-admin", "delete-user", "keys", "purge-tokens"]

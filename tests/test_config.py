@@ -7,7 +7,7 @@ import pytest
 
 import app as app_module
 import config
-from conftest import ROOT
+from support import ROOT
 
 STRONG = "s" * 48
 
@@ -64,7 +64,7 @@ def test_malformed_values_are_named(env, message):
 @pytest.mark.parametrize("env, message", [
     ({"DB_SSL_MODE": "sometimes"}, "DB_SSL_MODE must be one of"),
     ({"TOKEN_LOCATIONS": "cookies"}, "TOKEN_LOCATIONS must list some of"),
-    ({"TOKEN_LOCATIONS": ""}, "TOKEN_LOCATIONS must list some of"),
+    ({"TOKEN_LOCATIONS": " , "}, "TOKEN_LOCATIONS must list some of"),
     ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL must start with one of: redis://"),
     ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL must start with one of"),
     ({"CACHE_SECONDS": "301"}, "CACHE_SECONDS must be between 0 and 300"),
@@ -94,6 +94,7 @@ def _env_without_secret():
     return env
 
 
+@pytest.mark.live
 def test_gunicorn_refuses_to_start_in_one_line():
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     result = subprocess.run([gunicorn, "-c", "gunicorn.conf.py"], cwd=ROOT, env=_env_without_secret(),

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT
+from support import ROOT
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.I)
 REQUIRED_INTERPOLATION = re.compile(r"^\$\{[A-Z_]+:\?[^}]+\}$")
@@ -140,6 +140,7 @@ def test_dockerfile_healthcheck_uses_python_not_curl(dockerfile):
     assert "curl" not in dict(dockerfile)["HEALTHCHECK"]
 
 
+@pytest.mark.live
 def test_the_healthcheck_command_passes_against_gunicorn(dockerfile, live_server):
     code = _healthcheck_command(dockerfile)[2].replace("http://127.0.0.1:5000", live_server.url)
     assert subprocess.run([sys.executable, "-c", code], timeout=10).returncode == 0

@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from conftest import ROOT
+from support import ROOT
 
 REQUIRED_INTERPOLATION = re.compile(r"^\$\{[A-Z_]+:\?[^}]+\}$")
 NODES = ("galera1", "galera2", "galera3")

@@ -2,7 +2,7 @@
 import pytest
 
 import db
-from conftest import server_config
+from support import server_config
 
 
 def test_one_many_execute(app, make_user):

@@ -16,7 +16,7 @@ import pytest
 from flask import g
 
 import db
-from conftest import server_config
+from support import server_config
 
 
 def _raw(database):

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, require_tool, start_live_server, stop_live_server
-from rest import spec
+from support import ROOT, require_tool, start_live_server, stop_live_server
+from rest import openapi as spec
 
 POSTMAN = ROOT / "postman"
 COLLECTION = POSTMAN / "jwt-api.postman_collection.json"
@@ -90,6 +90,7 @@ def newman_server(tmp_path_factory):
     stop_live_server(server)
 
 
+@pytest.mark.live
 def test_newman_runs_the_collection_green(newman_server, tmp_path):
     newman = require_tool(str(NEWMAN), "running the Postman collection (npm ci)")
     report = tmp_path / "newman.json"

@@ -5,7 +5,7 @@ from redis.sentinel import SentinelConnectionPool
 import app as app_module
 import config
 import redis_client
-from conftest import app_config
+from support import app_config
 
 
 def test_a_sentinel_url_names_every_sentinel_the_service_and_the_password():

@@ -1,4 +1,4 @@
-from conftest import bearer
+from support import bearer
 
 
 def test_roy_from_the_tutorial_logs_in(client, make_user, login):

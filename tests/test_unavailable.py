@@ -1,7 +1,7 @@
 """Database down or unreachable: a JSON 503 with Retry-After, never a 500 or a hang."""
 import pytest
 
-from conftest import bearer
+from support import bearer
 
 UNAVAILABLE = {"status_code": 503, "error": "Service Unavailable",
                "description": "The database is unavailable. Retry shortly."}
@@ -34,7 +34,7 @@ def test_service_recovers_when_the_database_returns(make_app, token, database):
     assert client.get("/rest-auth", headers=bearer(token)).status_code == 200
     # Break every pooled connection from the server side, as a restart would.
     import db
-    from conftest import server_config
+    from support import server_config
     with app.app_context():
         own = db.one("SELECT CONNECTION_ID() AS id")["id"]
         db.close_db()

@@ -1,22 +1,18 @@
 """The service on the test cluster: a database on the Galera nodes and gunicorn instances in front.
 
-Instances are started with tests/reliability/servers.py's Gunicorn (a free
-port, a clean environment, stopped by PID), each pointed at one or more
+Instances are started with tests/support.py's Gunicorn (a free port, a
+clean environment, stopped by PID), each pointed at one or more
 nodes through DB_HOST, with REDIS_URL set to the Sentinel address so that
 every worker caches identities and pages, as deployed.
 """
 import collections
 import os
 import secrets
-import sys
 import threading
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "reliability"))
-
-import db  # noqa: E402
-from servers import ROOT, Gunicorn, call  # noqa: E402,F401
+import db
+from support import ROOT, Gunicorn
+from support import timed_call as call  # (status, headers, JSON body, seconds)
 
 PASSWORD = "cluster-test-password-8Wz"
 

@@ -8,11 +8,11 @@ import os
 import secrets
 
 import pytest
-from conftest import create_database, drop_database, require_redis, server_config
 
 import db
+from support import Gunicorn, call, create_database, drop_database, require_redis, server_config
 
-from servers import Gunicorn, call
+pytestmark = [pytest.mark.live, pytest.mark.redis]
 
 PASSWORD = "instances-test-password-3Hq"
 REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "14"))
@@ -55,9 +55,9 @@ def _forget(client, prefix):
 
 
 def _account(url, name):
-    status, _, _, _ = call("POST", url + "/register", body={"username": name, "password": PASSWORD})
+    status, _, _ = call("POST", url + "/register", body={"username": name, "password": PASSWORD})
     assert status == 201
-    status, _, tokens, _ = call("POST", url + "/auth", body={"username": name, "password": PASSWORD})
+    status, _, tokens = call("POST", url + "/auth", body={"username": name, "password": PASSWORD})
     assert status == 200
     return tokens
 
@@ -72,17 +72,17 @@ def test_a_logout_on_one_instance_is_honoured_by_the_other(instances):
         for _ in range(WARM):
             assert call("GET", server.url + "/rest-auth", tokens["access_token"])[0] == 200
 
-    status, _, _, _ = call("POST", b.url + "/logout", tokens["access_token"])
+    status, _, _ = call("POST", b.url + "/logout", tokens["access_token"])
     assert status == 204
 
     # Every worker of both instances, asked right away: none may answer from its cache.
     for server in (a, b):
         for _ in range(WARM):
-            status, headers, body, _ = call("GET", server.url + "/rest-auth", tokens["access_token"])
+            status, headers, body = call("GET", server.url + "/rest-auth", tokens["access_token"])
             assert status == 401
             assert body["status_code"] == 401
             assert 'error="invalid_token"' in headers["WWW-Authenticate"]
-    status, _, body, _ = call("POST", a.url + "/refresh", body={"refresh_token": tokens["refresh_token"]})
+    status, _, body = call("POST", a.url + "/refresh", body={"refresh_token": tokens["refresh_token"]})
     assert status == 401, body
 
 
@@ -101,15 +101,15 @@ def test_the_instances_answer_from_their_caches(instances):
 def test_a_post_written_on_one_instance_is_listed_by_the_other(instances):
     a, b, _ = instances
     tokens = _account(a.url, "writer")
-    status, _, me, _ = call("GET", a.url + "/auth", tokens["access_token"])
+    status, _, me = call("GET", a.url + "/auth", tokens["access_token"])
     path = f"/users/{me['user']['id']}/posts"
     for _ in range(WARM):
-        status, _, page, _ = call("GET", b.url + path, tokens["access_token"])
+        status, _, page = call("GET", b.url + path, tokens["access_token"])
         assert status == 200 and page["posts"] == []
-    status, _, post, _ = call("POST", a.url + path, tokens["access_token"], body={"title": "hi", "body": "there"})
+    status, _, post = call("POST", a.url + path, tokens["access_token"], body={"title": "hi", "body": "there"})
     assert status == 201
     for _ in range(WARM):
-        status, _, page, _ = call("GET", b.url + path, tokens["access_token"])
+        status, _, page = call("GET", b.url + path, tokens["access_token"])
         assert status == 200 and [p["id"] for p in page["posts"]] == [post["id"]]
 
 
@@ -120,10 +120,10 @@ def test_rate_limit_counts_are_shared_between_instances(instances):
     # only a shared count reaches the limit.
     for attempt in range(REFRESH_LIMIT):
         server = (a, b)[attempt % 2]
-        status, _, body, _ = call("POST", server.url + "/refresh", body={"refresh_token": "not-a-token"})
+        status, _, body = call("POST", server.url + "/refresh", body={"refresh_token": "not-a-token"})
         assert status == 401, (attempt, body)
     for server in (a, b):
-        status, headers, body, _ = call("POST", server.url + "/refresh", body={"refresh_token": "not-a-token"})
+        status, headers, body = call("POST", server.url + "/refresh", body={"refresh_token": "not-a-token"})
         assert status == 429, body
         assert body["status_code"] == 429
         assert int(headers["Retry-After"]) >= 1

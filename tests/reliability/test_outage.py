@@ -14,10 +14,12 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT, require_tool
 
 import db
-from servers import Gunicorn, PrivateMariaDB, call
+from servers import PrivateMariaDB
+from support import ROOT, Gunicorn, require_tool, timed_call
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 PASSWORD = "outage-test-password-7Qx"
 # The settings the service runs with here (servers.PrivateMariaDB.config):
@@ -94,20 +96,20 @@ class Load:
 
     def _send(self, kind):
         if kind == "post":
-            return call("POST", f"{self.url}/users/{self.uid}/posts", self.token,
+            return timed_call("POST", f"{self.url}/users/{self.uid}/posts", self.token,
                         {"title": "written under load", "body": "must survive the crash"})
         if kind == "register":
             name = f"load{next(self.names)}"
-            return call("POST", f"{self.url}/register", body={"username": name, "password": PASSWORD})
+            return timed_call("POST", f"{self.url}/register", body={"username": name, "password": PASSWORD})
         if kind == "page":
-            return call("GET", f"{self.url}/users/{self.uid}/posts?limit=5", self.token)
-        return call("GET", f"{self.url}/rest-auth", self.token)
+            return timed_call("GET", f"{self.url}/users/{self.uid}/posts?limit=5", self.token)
+        return timed_call("GET", f"{self.url}/rest-auth", self.token)
 
 
 def _register_and_login(url):
-    status, _, body, _ = call("POST", url + "/register", body={"username": "survivor", "password": PASSWORD})
+    status, _, body, _ = timed_call("POST", url + "/register", body={"username": "survivor", "password": PASSWORD})
     assert status == 201, body
-    status, _, tokens, _ = call("POST", url + "/auth", body={"username": "survivor", "password": PASSWORD})
+    status, _, tokens, _ = timed_call("POST", url + "/auth", body={"username": "survivor", "password": PASSWORD})
     assert status == 200, tokens
     return body["id"], tokens["access_token"]
 
@@ -116,7 +118,7 @@ def _wait_for_2xx(url, token, bound):
     """Seconds until GET /rest-auth answers 200, or None after `bound` seconds."""
     began = time.monotonic()
     while time.monotonic() - began < bound:
-        status, _, _, _ = call("GET", url + "/rest-auth", token, timeout=bound)
+        status, _, _, _ = timed_call("GET", url + "/rest-auth", token, timeout=bound)
         if status == 200:
             return time.monotonic() - began
         time.sleep(0.05)

@@ -1,16 +1,17 @@
 """Races across processes: the service under gunicorn with 4 workers, many clients at once.
 
 Twenty concurrent registrations of one name are covered in-process by
-tests/test_registration.py and concurrent If-Match updates by
-tests/test_conditional.py; here the refresh-token exchange, whose single use
+tests/http/test_users_register.py and concurrent If-Match updates by
+tests/http/test_conditional.py; here the refresh-token exchange, whose single use
 must hold across worker processes, not only threads.
 """
 import threading
 
 import pytest
-from conftest import create_database, drop_database, server_config
 
-from servers import Gunicorn, call
+from support import Gunicorn, call, create_database, drop_database, server_config
+
+pytestmark = pytest.mark.live
 
 PASSWORD = "race-test-password-5Kz"
 RACERS = 20
@@ -46,28 +47,28 @@ def _at_once(count, send):
 
 
 def test_twenty_concurrent_exchanges_of_one_refresh_token_let_exactly_one_win(service):
-    status, _, _, _ = call("POST", service.url + "/register",
-                           body={"username": "racer", "password": PASSWORD})
+    status, _, _ = call("POST", service.url + "/register",
+                        body={"username": "racer", "password": PASSWORD})
     assert status == 201
-    status, _, tokens, _ = call("POST", service.url + "/auth",
-                                body={"username": "racer", "password": PASSWORD})
+    status, _, tokens = call("POST", service.url + "/auth",
+                             body={"username": "racer", "password": PASSWORD})
     assert status == 200
     refresh_token = tokens["refresh_token"]
 
     results = _at_once(RACERS, lambda i: call("POST", service.url + "/refresh",
                                               body={"refresh_token": refresh_token}))
 
-    statuses = sorted(status for status, _, _, _ in results)
+    statuses = sorted(status for status, _, _ in results)
     assert statuses == [200] + [401] * (RACERS - 1)
-    winner = next(body for status, _, body, _ in results if status == 200)
-    for status, headers, body, _ in results:
+    winner = next(body for status, _, body in results if status == 200)
+    for status, headers, body in results:
         if status == 401:
             assert body["status_code"] == 401
             assert "already used" in body["description"]
             assert headers["WWW-Authenticate"].startswith("Bearer")
     # The losers raced within the grace period: refused, but the session lives on.
-    status, _, body, _ = call("GET", service.url + "/rest-auth", winner["access_token"])
+    status, _, body = call("GET", service.url + "/rest-auth", winner["access_token"])
     assert status == 200, body
-    status, _, body, _ = call("POST", service.url + "/refresh",
-                              body={"refresh_token": winner["refresh_token"]})
+    status, _, body = call("POST", service.url + "/refresh",
+                           body={"refresh_token": winner["refresh_token"]})
     assert status == 200, body

@@ -8,15 +8,14 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import time
 import uuid
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import SECRET
-from rest import tokens
+from support import LEAKS, SECRET, assert_error, assert_safe, leaks  # noqa: F401  (re-exported)
+from accounts import tokens
 
 
 def b64(data):
@@ -94,53 +93,7 @@ def pem_public(key):
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-# --- what a response must never contain ---------------------------------------------
-
-LEAKS = [
-    re.compile(p, re.I) for p in (
-        r"Traceback \(most recent call last\)", r'File "[^"]+", line \d+', r"\bpymysql\b",
-        r"SQL syntax", r"\bMariaDB\b", r"\bMySQL\b", r"OperationalError", r"ProgrammingError",
-        r"FROM user WHERE", r"token_version", r"revoked_token", r"refresh_family",
-        r"failed_logins", r"\$argon2", r"pbkdf2:sha256", r"scrypt:\d", r"PRIVATE KEY",
-        r"Werkzeug Debugger", r"jwt\.exceptions", r'"password"\s*:',  # a password field in output
-    )
-]
-
-
-def leaks(response, secrets=(), echoed=()):
-    """The leak patterns (and secret strings) found in a response's headers and body.
-
-    `echoed` are the request's own values, which a response may legitimately
-    repeat (a created post's title): they are removed before the scan.
-    """
-    text = response.get_data(as_text=True) + "\n" + str(response.headers)
-    for value in echoed:
-        for form in (value, json.dumps(value)[1:-1]):
-            text = text.replace(form, "")
-    found = [p.pattern for p in LEAKS if p.search(text)]
-    found += [s for s in (SECRET, *secrets) if s and s in text]
-    return found
-
-
-def assert_safe(response, secrets=(), echoed=()):
-    """No 5xx and nothing leaked."""
-    assert response.status_code < 500, response.get_data(as_text=True)[:500]
-    assert leaks(response, secrets, echoed) == []
-
-
-def assert_error(response, status, error=None, description=None, secrets=()):
-    """A JSON error of the service's shape, with this status (and error/description if given)."""
-    assert_safe(response, secrets)
-    assert response.status_code == status, response.get_data(as_text=True)[:500]
-    body = response.get_json()
-    assert set(body) <= {"status_code", "error", "description", "field"}, body
-    assert body["status_code"] == status
-    if error is not None:
-        assert body["error"] == error, body
-    if description is not None:
-        assert body["description"] == description, body
-    return body
-
+# --- what a response must never contain: tests/support.py (re-exported here) ---------
 
 def assert_invalid_token(response, description=None, error="Invalid token"):
     """The RFC 6750 invalid_token 401."""

@@ -8,9 +8,10 @@ from urllib.parse import quote
 import pytest
 
 import db
-from conftest import bearer
+from support import bearer
 from forge import assert_error, assert_safe
-from rest import auth, limits, tokens
+from accounts import auth, throttle, tokens
+from rest import rate_limits
 
 INVALID = {"status_code": 401, "error": "Bad Request", "description": "Invalid credentials"}
 LOGIN_PATHS = ["/auth", "/login"]
@@ -254,7 +255,7 @@ def test_repeated_failed_logins_reach_429(make_app, make_user):
             assert response.get_json() == INVALID
         for password in ("guess-x", user["password"]):
             response = client.post("/auth", json={"username": name, "password": password})
-            body = assert_error(response, 429, "Too Many Requests", limits.TOO_MANY)
+            body = assert_error(response, 429, "Too Many Requests", rate_limits.TOO_MANY)
             assert "access_token" not in body
             assert 1 <= int(response.headers["Retry-After"]) <= 2
 
@@ -273,7 +274,7 @@ def test_guessing_the_current_password_with_a_stolen_token(make_app, make_user):
         assert_error(response, 403, "Forbidden", "'current_password' is not correct.")
     response = client.patch(f"/users/{user['id']}", headers=bearer(token), json={
         "password": "a new passphrase 123", "current_password": user["password"]})
-    assert_error(response, 429, "Too Many Requests", limits.TOO_MANY)
+    assert_error(response, 429, "Too Many Requests", rate_limits.TOO_MANY)
     assert client.post("/auth", json={"username": "alice", "password": "a new passphrase 123"}
                        ).status_code in (401, 429)
 

@@ -4,7 +4,7 @@ privileges the database does not grant."""
 import pytest
 
 import db
-from conftest import bearer
+from support import bearer
 from forge import assert_error, assert_invalid_token, assert_safe, claims, hs256
 
 REVOKED = "User does not exist or the token was revoked"

@@ -8,8 +8,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import start_live_server, stop_live_server
+from support import start_live_server, stop_live_server
 from forge import LEAKS, SECRET
+
+pytestmark = [pytest.mark.live, pytest.mark.redis]
 
 LOGIN_LIMIT = 6
 

@@ -15,7 +15,7 @@ import pytest
 from jwt.algorithms import RSAAlgorithm
 
 import db
-from conftest import SECRET, bearer
+from support import SECRET, bearer
 from forge import (
     app_kid, assemble, assert_error, assert_invalid_token, b64, claims, header, hs256,
     new_rsa_key, pem_private, pem_public, rs256,

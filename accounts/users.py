@@ -1,0 +1,215 @@
+"""Accounts: the `user` table and every statement that reads or writes it.
+
+The table keeps the Flask-JWT tutorial's names (`user`, `password`), so its
+seeding INSERT works as written. `password` holds a hash, never a password,
+and only `with_hash()` ever selects it.
+
+`revoke_everything()` is the one definition of "log this user out
+everywhere": the token version moves on (every access and refresh token
+carries the version it was issued under) and every session ends, in one
+transaction. Logout-all, password and admin-flag changes, resets and the CLI
+all call it.
+"""
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypedDict
+
+import db
+from accounts import cache, passwords, sessions
+from accounts.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class User:
+    """The authenticated caller. Never carries the password hash."""
+
+    id: int
+    username: str
+    is_admin: bool
+    token_version: int
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "username": self.username}
+
+    def __str__(self):
+        return f"User(id='{self.id}')"
+
+
+class UserRow(TypedDict):
+    """A user as the API shows it (USER_BY_ID's columns)."""
+
+    id: int
+    username: str
+    is_admin: int
+    created: datetime
+
+
+USER_BY_ID = "SELECT id, username, is_admin, created FROM user WHERE id = %s"
+USER_BY_NAME = "SELECT id, username, is_admin, created FROM user WHERE username = %s"
+# Newest first, keyset-paginated on the primary key.
+USERS_PAGE = """
+    SELECT id, username, is_admin, created FROM user
+    WHERE id < %s ORDER BY id DESC LIMIT %s"""
+# The one query that reads the hash.
+USER_WITH_HASH_BY_NAME = """
+    SELECT id, username, password, is_admin, token_version
+    FROM user WHERE username = %s"""
+REPLACE_HASH = "UPDATE user SET password = %s WHERE id = %s AND password = %s"
+# Identity and revocation in one round trip: the user row, and whether this
+# token's jti was revoked by a logout or its session (refresh family) was
+# revoked (logout, DELETE /sessions/<id>, refresh-token reuse). It reads the
+# other two tables but writes none, so it lives with the row it returns.
+USER_FOR_TOKEN = """
+    SELECT u.id, u.username, u.is_admin, u.token_version,
+           EXISTS (SELECT 1 FROM revoked_token r WHERE r.jti = %s)
+           OR EXISTS (SELECT 1 FROM refresh_family f
+                      WHERE f.id = %s AND f.revoked_at IS NOT NULL) AS revoked
+    FROM user u WHERE u.id = %s"""
+INSERT_USER = "INSERT INTO user (username, password, is_admin) VALUES (%s, %s, %s)"
+# One statement whatever changes: NULL keeps the column.
+UPDATE_USER = """
+    UPDATE user SET
+      username = COALESCE(%(username)s, username),
+      password = COALESCE(%(password)s, password),
+      is_admin = COALESCE(%(admin)s, is_admin)
+    WHERE id = %(id)s"""
+BUMP_TOKEN_VERSION = "UPDATE user SET token_version = token_version + 1 WHERE id = %s"
+# Posts, authors and sessions go with the user by their foreign keys' ON DELETE CASCADE.
+DELETE_USER = "DELETE FROM user WHERE id = %s"
+NO_ID = 4294967296  # above every INT UNSIGNED id: the first page's "before"
+
+
+def user_from_row(row: dict) -> User:
+    """The User of a row that has id, username, is_admin and token_version."""
+    return User(row["id"], row["username"], bool(row["is_admin"]), row["token_version"])
+
+
+def get(user_id: int) -> UserRow | None:
+    """The user `user_id`, or None."""
+    return db.one(USER_BY_ID, (user_id,))
+
+
+def get_by_name(username: str) -> UserRow | None:
+    """The user named `username` (as the column's collation compares), or None."""
+    return db.one(USER_BY_NAME, (username,))
+
+
+def page(before: int | None, limit: int) -> list[UserRow]:
+    """Up to `limit` users with ids below `before` (None: from the newest), newest first."""
+    return db.many(USERS_PAGE, (before or NO_ID, limit))
+
+
+def with_hash(username: str) -> dict | None:
+    """The row of `username` with its password hash: for authenticate() only."""
+    return db.one(USER_WITH_HASH_BY_NAME, (username,))
+
+
+def replace_hash(user_id: int, new_hash: str, old_hash: str) -> None:
+    """Store `new_hash` unless the hash changed since it was read (a password change won)."""
+    db.execute(REPLACE_HASH, (new_hash, user_id, old_hash))
+
+
+def for_token(user_id: int, jti: str, family_id: str | None) -> dict | None:
+    """The user row plus `revoked` (the token's jti or session is revoked), or None."""
+    return db.one(USER_FOR_TOKEN, (jti, family_id, user_id))
+
+
+def create(username: str, password: str, admin: bool = False) -> UserRow:
+    """Insert a user with an argon2id hash of `password` and return its row.
+
+    The unique index decides duplicates, so racing requests give one row and
+    Conflict for the rest. Raises Conflict when the name is taken.
+    """
+    try:
+        result = db.execute(INSERT_USER, (username, passwords.hash_password(password), admin))
+    except db.IntegrityError as exc:
+        if db.is_duplicate(exc):
+            raise Conflict(f"The username '{username}' is taken.", field="username") from None
+        raise
+    return get(result.lastrowid)
+
+
+def update(user_id: int, username: str | None = None, password: str | None = None,
+           admin: bool | None = None) -> UserRow:
+    """Change what is not None and return the row; a new password or admin flag logs the user out everywhere.
+
+    Raises Conflict when the new username is taken, NotFound when the user is gone.
+    """
+    params = {"id": user_id, "username": username, "admin": None if admin is None else int(admin),
+              "password": None if password is None else passwords.hash_password(password)}
+    def write():
+        db.execute(UPDATE_USER, params)
+        cache.changed(user_id)  # the username is in cached reads too
+        if password is not None or admin is not None:
+            revoke_everything(user_id)
+    try:
+        # One transaction, re-run whole on a deadlock or Galera certification conflict.
+        db.retrying(write)
+    except db.IntegrityError as exc:
+        if db.is_duplicate(exc):
+            raise Conflict(f"The username '{username}' is taken.", field="username") from None
+        raise
+    row = get(user_id)
+    if row is None:  # deleted meanwhile
+        raise NotFound("No such user.")
+    return row
+
+
+def revoke_everything(user_id: int) -> None:
+    """Revoke every token and session of `user_id`, in one transaction (joins an open one)."""
+    def write():
+        db.execute(BUMP_TOKEN_VERSION, (user_id,))
+        sessions.revoke_all(user_id)
+    db.retrying(write)
+
+
+def delete(user_id: int) -> bool:
+    """Delete the user and, by cascade, their posts, authors and sessions; False if there was none."""
+    def write():
+        cache.changed(user_id)
+        return db.execute(DELETE_USER, (user_id,)).rowcount
+    return db.retrying(write) == 1
+
+
+# --- login-failure counters (policy: accounts/throttle.py) ------------------------
+
+# The window is over (or never began) when failed_since is NULL or an hour old.
+_FRESH = "(failed_since IS NULL OR failed_since <= NOW() - INTERVAL %(window)s SECOND)"
+# Claim one attempt: counts it as a failure now, in one statement, only when the
+# account's delay has passed. rowcount 0: throttled (or no such id).
+# Assignments run left to right; each reads only columns not yet assigned.
+CLAIM_ATTEMPT = f"""
+    UPDATE user SET
+      failed_logins  = IF({_FRESH}, 1, failed_logins + 1),
+      failed_since   = IF({_FRESH}, NOW(), failed_since),
+      last_failed_at = NOW()
+    WHERE id = %(id)s AND (
+      {_FRESH}
+      OR (failed_logins < %(max)s AND (
+            failed_logins < %(free)s
+            OR last_failed_at <= NOW() - INTERVAL LEAST(%(cap)s,
+                 POW(2, LEAST(CAST(failed_logins AS SIGNED) - %(free)s + 1, 30))) SECOND)))"""
+ATTEMPT_STATE = """
+    SELECT failed_logins,
+           TIMESTAMPDIFF(SECOND, failed_since, NOW())   AS window_age,
+           TIMESTAMPDIFF(SECOND, last_failed_at, NOW()) AS since_last
+    FROM user WHERE id = %s"""
+CLEAR_FAILURES = """
+    UPDATE user SET failed_logins = 0, failed_since = NULL, last_failed_at = NULL
+    WHERE id = %s AND failed_logins > 0"""
+
+
+def claim_attempt(user_id: int, window: int, max_failures: int, free: int, cap: int) -> bool:
+    """Count one login attempt if the account's delay has passed; False when it must wait."""
+    params = {"id": user_id, "window": window, "max": max_failures, "free": free, "cap": cap}
+    return db.execute(CLAIM_ATTEMPT, params).rowcount == 1
+
+
+def attempt_state(user_id: int) -> dict | None:
+    """{failed_logins, window_age, since_last} of the account, or None."""
+    return db.one(ATTEMPT_STATE, (user_id,))
+
+
+def clear_failures(user_id: int) -> None:
+    """Forget the account's failed logins (a success, or a reset)."""
+    db.execute(CLEAR_FAILURES, (user_id,))
