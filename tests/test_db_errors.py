@@ -167,3 +167,16 @@ def test_several_hosts_skip_a_dead_one(make_app):
 ])
 def test_db_host_lists(value, expected):
     assert db.hosts({"DB_HOST": value, "DB_PORT": 3306}) == expected
+
+
+@pytest.mark.parametrize("setting, expected", [("auto", 0), ("on", 1), ("off", 0)])
+def test_causal_reads_follow_the_setting(make_app, setting, expected):
+    """auto: on only when the server runs Galera (this one does not); on forces wsrep_sync_wait=1."""
+    app = make_app(DB_CAUSAL_READS=setting)
+    with app.app_context():
+        assert db.one("SELECT @@SESSION.wsrep_sync_wait AS w")["w"] == expected
+
+
+def test_a_server_without_galera_is_always_ready(app):
+    with app.app_context():
+        assert db.node_not_ready() is None

@@ -15,6 +15,7 @@ this module started (SIGTERM, then SIGKILL). Nothing else is touched.
 """
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -31,14 +32,37 @@ CLUSTER_NAME = "jwt_api_test"
 MASTER_NAME = "mymaster"
 
 
-def free_ports(count):
-    """`count` distinct free TCP ports on the loopback address (held open together, then released)."""
-    sockets = []
+def _ephemeral_start():
     try:
-        for _ in range(count):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(count):
+    """`count` distinct free TCP ports on the loopback address, below the ephemeral range.
+
+    A server starts seconds after its port is chosen (node 3 waits for nodes
+    1 and 2); a port from the ephemeral range could meanwhile become the
+    local end of any outgoing connection on this busy machine. Below that
+    range only an explicit bind can take it.
+    """
+    sockets = []
+    candidates = list(range(20000, max(20001, _ephemeral_start())))
+    random.shuffle(candidates)
+    try:
+        for port in candidates:
+            if len(sockets) == count:
+                break
             sock = socket.socket()
-            sock.bind((HOST, 0))
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                sock.close()
+                continue
             sockets.append(sock)
+        if len(sockets) < count:
+            raise RuntimeError(f"fewer than {count} free ports below the ephemeral range")
         return [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:
