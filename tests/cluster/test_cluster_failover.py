@@ -284,3 +284,22 @@ def test_haproxy_with_the_documented_check_leaves_a_desynced_node(cluster, tmp_p
         assert served_by(want=node1.port) == node1.port
     finally:
         harness.stop_pid(process)
+
+
+def test_rate_limits_count_in_redis_found_through_sentinel(cluster, instances, tmp_path):
+    """RATELIMIT_STORAGE_URI=redis+sentinel://...: the counts live on the primary the sentinels name."""
+    import redis
+    a = instances[0]
+    prefix = f"cluster-limits-{time.monotonic_ns()}"
+    limited = instance(tmp_path, cluster, cluster.galera.nodes, a.database, workers=2,
+                       RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI=cluster.redis.url(),
+                       RATELIMIT_KEY_PREFIX=prefix, RATELIMIT_REGISTER="3/minute")
+    try:
+        statuses = [call("POST", limited.url + "/register",
+                         body={"username": f"limited-{prefix[-6:]}-{n}", "password": PASSWORD})[0]
+                    for n in range(5)]
+    finally:
+        limited.stop()
+    assert statuses == [201, 201, 201, 429, 429]
+    primary = redis.Redis(host=harness.HOST, port=cluster.redis.primary_port())
+    assert list(primary.scan_iter(match=f"*{prefix}*")), "no rate-limit count on the Sentinel's primary"
