@@ -152,7 +152,7 @@ def test_a_node_killed_under_load_loses_nothing_and_rejoins(cluster, instances):
           f"node 2 rejoined in {rejoin_seconds:.1f} s; posts acknowledged {len(load.posted)}")
     assert not [s for s in statuses if s >= 500 and s != 503], "a 5xx other than 503"
     assert failover <= SUSPECT_TIMEOUT + 3, f"B kept failing for {failover:.1f} s"
-    assert back is not None and back <= SUSPECT_TIMEOUT + 5, f"B wrote nothing for {back} s"
+    assert back is not None and back <= SUSPECT_TIMEOUT + 6, f"B wrote nothing for {back} s"
     assert not [r for r in load.records if r[0] == 0 and r[2] >= 500], "A failed while node 2 died"
 
     # Every acknowledged post is on every node, exactly once.
