@@ -329,8 +329,8 @@ class Pool:
             conn._pool_host, conn._pool_index = host, index
             try:
                 reason = self._prepare(conn, host)
-            except _UNAVAILABLE as exc:
-                reason = str(exc)
+            except pymysql.err.MySQLError as exc:  # e.g. DB_CAUSAL_READS=on on a server without wsrep
+                reason = f"refused the connection's setup: {exc}"
             if reason is None:
                 self._down_until.pop(host, None)
                 return conn
@@ -466,24 +466,28 @@ def _attempt(sql, params, fetch):
 
 def _run(sql, params, fetch, read):
     """Run one statement; re-run only what is known to be safe (see the module docstring)."""
-    in_transaction = g.get("_in_transaction", False)
-    attempts = 1 if in_transaction else 1 + current_app.config.get("DB_WRITE_RETRIES", 3)
-    for attempt in range(attempts):
+    if g.get("_in_transaction"):
+        return _attempt(sql, params, fetch)  # raw errors: transaction() decides for the whole block
+    retries = current_app.config.get("DB_WRITE_RETRIES", 3)
+    conflicts, reconnected = 0, False
+    while True:
         try:
             return _attempt(sql, params, fetch)
         except _UNAVAILABLE as exc:
-            last = attempt == attempts - 1
-            if in_transaction:
-                raise  # transaction() decides for the whole block
-            if is_conflict(exc) and not last:
-                _pause(attempt)
-                continue
-            if is_connection_error(exc) and attempt == 0 and (read or error_code(exc) in NOT_RUN):
-                continue  # a read changes nothing; the server ran nothing: try a new connection
-            if is_conflict(exc):
-                raise WriteConflict(_conflict_message(attempts)) from exc
-            if is_connection_error(exc) and not read:
-                raise OutcomeUnknown(f"the connection was lost after a write was sent: {exc}") from exc
+            if is_conflict(exc):  # rolled back by the server: safe to run again
+                if conflicts < retries:
+                    _pause(conflicts)
+                    conflicts += 1
+                    continue
+                raise WriteConflict(_conflict_message(conflicts + 1)) from exc
+            if is_connection_error(exc):
+                # A read changes nothing, and the server ran nothing it refused
+                # (NOT_RUN): once more, on a new connection (maybe another node).
+                if not reconnected and (read or error_code(exc) in NOT_RUN):
+                    reconnected = True
+                    continue
+                if not read and error_code(exc) not in NOT_RUN:
+                    raise OutcomeUnknown(f"the connection was lost after a write was sent: {exc}") from exc
             raise DatabaseUnavailable(str(exc)) from exc
 
 

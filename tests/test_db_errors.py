@@ -180,3 +180,13 @@ def test_causal_reads_follow_the_setting(make_app, setting, expected):
 def test_a_server_without_galera_is_always_ready(app):
     with app.app_context():
         assert db.node_not_ready() is None
+
+
+def test_with_no_retries_a_lost_read_is_still_re_run_once(make_app, database):
+    app = make_app(DB_WRITE_RETRIES=0)
+    with app.app_context():
+        connection_id = db.one("SELECT CONNECTION_ID() AS id")["id"]
+        killer = _kill_later(database, connection_id, 0.3)
+        row = db.one("SELECT SLEEP(1) AS slept")
+        killer.join()
+    assert row == {"slept": 0}
