@@ -233,14 +233,12 @@ def test_the_redis_primary_killed_costs_no_5xx_and_no_revocation(cluster, instan
 
 def test_haproxy_with_the_documented_check_leaves_a_desynced_node(cluster, tmp_path):
     """docs/haproxy/galera.cfg and galera-check, on this cluster: traffic leaves a desynced node and returns."""
-    import shutil
     import subprocess
 
     from service import ROOT
-    for tool in ("haproxy", "mysql"):
-        if not shutil.which(tool):
-            harness.require_cluster_tools()  # (fails under CI, skips locally, like the other tools)
-            pytest.skip(f"{tool} is not installed")
+    from support import require_tool
+    require_tool("haproxy", "the HAProxy front of the cluster suite")
+    require_tool("mysql", "the HAProxy check script (docs/haproxy/galera-check)")
     node1, node2, node3 = cluster.galera.nodes
     port = harness.free_ports(1)[0]
     config = (ROOT / "docs" / "haproxy" / "galera.cfg").read_text()
