@@ -24,6 +24,7 @@ COPY . .
 USER app
 
 ENV APP_ENV=production \
+    FLASK_APP=app \
     GUNICORN_BIND=0.0.0.0:5000
 EXPOSE 5000
 

@@ -45,14 +45,25 @@ system-deps:
 	    echo "install Debian's rsync, redis-sentinel, haproxy and galera-4 (sudo apt-get install ...)"; exit 1; \
 	  fi; \
 	fi
+	@# The mysql client: tests/test_readme.py runs the README's mysql recipe as written.
+	@if ! command -v mysql >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-client-core >/dev/null; \
+	  else \
+	    echo "install Debian's mariadb-client-core (sudo apt-get install mariadb-client-core)"; exit 1; \
+	  fi; \
+	fi
 
 # A private .env with a fresh signing secret; never overwrites an existing one.
+# APP_ENV=development: `make run` is the way to a working demo (sql/seed.sql's
+# users load); a deployment sets APP_ENV=production (README, "Running in production").
 .env:
-	sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')|" \
+	sed -e "s|^APP_ENV=.*|APP_ENV=development|" \
+	    -e "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')|" \
 	    -e "s|^MYSQL_ROOT_PASSWORD=.*|MYSQL_ROOT_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    -e "s|^MYSQL_PASSWORD=.*|MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    .env.example > .env
-	@echo "wrote .env with a new SECRET_KEY and MySQL container passwords"
+	@echo "wrote .env (APP_ENV=development) with a new SECRET_KEY and MySQL container passwords"
 
 secret:
 	@python3 -c 'import secrets; print(secrets.token_urlsafe(48))'

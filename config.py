@@ -117,6 +117,17 @@ def from_env(env=None):
         # Where a request may carry its access token, in the order tried:
         # authorization (Authorization: JWT|Bearer), x-access-tokens, query (?token=).
         "TOKEN_LOCATIONS": _list(env, "TOKEN_LOCATIONS", ["authorization", "x-access-tokens"]),
+        # Personal access tokens (accounts/personal_tokens.py): lifetime when
+        # POST /tokens names none, and the longest a user may ask for (seconds).
+        "PAT_DEFAULT_TTL": _int(env, "PAT_DEFAULT_TTL", 30 * 24 * 3600, minimum=60),
+        "PAT_MAX_TTL": _int(env, "PAT_MAX_TTL", 365 * 24 * 3600, minimum=60),
+        # DPoP (RFC 9449, rest/dpop_proofs.py): REQUIRED refuses tokens without
+        # a proof (bearer access tokens and logins without DPoP; PATs excepted);
+        # NONCE makes every proof carry a server nonce (DPoP-Nonce); MAX_AGE is
+        # how old (iat, seconds) a proof may be, JWT_LEEWAY on top.
+        "DPOP_REQUIRED": _bool(env, "DPOP_REQUIRED", False),
+        "DPOP_NONCE": _bool(env, "DPOP_NONCE", False),
+        "DPOP_MAX_AGE": _int(env, "DPOP_MAX_AGE", 60, minimum=1),
         # Requests.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024),
         "PASSWORD_MAX_LENGTH": _int(env, "PASSWORD_MAX_LENGTH", 1024, minimum=64),
@@ -174,6 +185,9 @@ def metrics_folder(environ=os.environ):
     return value
 
 
+# The only environments there are: any other spelling ("prod", "Production",
+# "staging") would silently skip the production guard, so it is refused.
+APP_ENVS = ("development", "test", "production")
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
 CAUSAL_READS = ("auto", "on", "off")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
@@ -186,6 +200,7 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 def validate(config):
     """Check values that no environment may get wrong; raises ConfigError."""
+    _check_app_env(config)
     if config["DB_SSL_MODE"] not in SSL_MODES:
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
     if config.get("DB_CAUSAL_READS", "auto") not in CAUSAL_READS:
@@ -196,9 +211,17 @@ def validate(config):
     if unknown or not config["TOKEN_LOCATIONS"]:
         raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")
     _check_keys(config)
+    if config.get("PAT_DEFAULT_TTL", 0) > config.get("PAT_MAX_TTL", 1 << 62):
+        raise ConfigError("PAT_DEFAULT_TTL must not exceed PAT_MAX_TTL")
     _check_cors(config)
     _check_redis(config)
     check_production(config)
+
+
+def _check_app_env(config):
+    if config.get("APP_ENV") not in APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of: {', '.join(APP_ENVS)} "
+                          f"(got {config.get('APP_ENV')!r})")
 
 
 def _check_keys(config):
@@ -251,3 +274,22 @@ def check_production(config):
         raise ConfigError(
             f"SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; {SECRET_HINT}"
         )
+
+
+def refuse_busy_address(host, port):
+    """ConfigError naming GUNICORN_BIND when another process already listens on host:port.
+
+    Both servers would otherwise fail in their own words: gunicorn prints
+    "Connection in use" five times, retrying, and never names the setting.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{host}:{port} is in use ({exc.strerror}); stop the server listening there, "
+                f"or set GUNICORN_BIND to another address, e.g. GUNICORN_BIND={host}:{port + 1}"
+            ) from None

@@ -36,7 +36,7 @@ import random
 import select
 import threading
 import time
-from collections import namedtuple
+from typing import NamedTuple
 
 import pymysql
 import pymysql.converters
@@ -44,6 +44,8 @@ import pymysql.cursors
 from flask import current_app, g
 
 IntegrityError = pymysql.err.IntegrityError
+# Above every INT UNSIGNED id: the "before" of a first page in keyset pagination.
+ABOVE_ALL_IDS = 4294967296
 DUPLICATE_KEY = 1062
 # Errors that mean "the database cannot answer now", not "the query is wrong".
 _UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
@@ -62,7 +64,11 @@ HOST_RETRY_SECONDS = 5.0  # a host that failed is skipped this long, then tried 
 STATE_CHECK_SECONDS = 2.0  # a pooled connection's Galera node is checked again after this long
 BACKOFF_SECONDS = 0.02    # first pause before a conflicting write is re-run (doubles, jittered)
 
-Result = namedtuple("Result", "rowcount lastrowid")
+class Result(NamedTuple):
+    """What a write reports: rows changed, and the AUTO_INCREMENT id it made (0 if none)."""
+
+    rowcount: int
+    lastrowid: int
 
 
 class DatabaseUnavailable(Exception):
@@ -104,6 +110,20 @@ def is_connection_error(exc):
 def is_conflict(exc):
     """True for a deadlock or lock-wait timeout (Galera: certification failure): rolled back, re-runnable."""
     return isinstance(exc, _UNAVAILABLE) and error_code(exc) in CONFLICTS
+
+
+# The server answered and refused the account: wrong user or password (1045),
+# no access to the database (1044), unix-socket-only account (1698).
+_CREDENTIALS_REFUSED = (1044, 1045, 1698)
+
+
+def credentials_refused(exc):
+    """The server's message if DatabaseUnavailable `exc` is a refused login, else "" (out of reach)."""
+    cause = exc.__cause__
+    if isinstance(cause, pymysql.err.OperationalError) and len(cause.args) == 2 \
+            and cause.args[0] in _CREDENTIALS_REFUSED:
+        return f"{cause.args[0]} {cause.args[1]}"
+    return ""
 
 
 def is_duplicate(exc):
@@ -500,17 +520,17 @@ def _conflict_message(attempts):
     return f"write conflict: deadlock or certification failure on each of {attempts} attempts"
 
 
-def one(sql, params=None):
+def one(sql: str, params=None) -> dict | None:
     """Run a query and return its first row as a dict, or None."""
     return _run(sql, params, lambda cur: cur.fetchone(), True)
 
 
-def many(sql, params=None):
+def many(sql: str, params=None) -> list[dict]:
     """Run a query and return all rows as a list of dicts."""
     return _run(sql, params, lambda cur: list(cur.fetchall()), True)
 
 
-def execute(sql, params=None):
+def execute(sql: str, params=None) -> Result:
     """Run a write and return Result(rowcount, lastrowid).
 
     Raises IntegrityError (see is_duplicate) on a constraint violation.

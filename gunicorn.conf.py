@@ -24,18 +24,39 @@ keepalive = 5
 # master with a one-line "Error: ..." before any worker starts.
 preload_app = True
 accesslog = None  # the app logs one JSON line per request itself
+# No gunicornc control socket: signals (HUP, TERM) are the interface, and its
+# default path under $HOME does not exist in the image (HOME=/nonexistent).
+control_socket_disable = True
 errorlog = "-"
 
 _METRICS_DIR = _settings["PROMETHEUS_MULTIPROC_DIR"]
 
 
+def _refuse_a_busy_address(server):
+    """Exit with one line naming GUNICORN_BIND when another process listens on its address."""
+    for address in server.cfg.address:
+        if isinstance(address, tuple):  # not a unix socket path
+            try:
+                _config.refuse_busy_address(address[0], address[1])
+            except _config.ConfigError as exc:
+                sys.exit(f"error: {exc}")
+
+
 def on_starting(server):
-    """Empty PROMETHEUS_MULTIPROC_DIR: an earlier run's worker files would be summed in."""
+    """Refuse a busy address; empty PROMETHEUS_MULTIPROC_DIR (an earlier run's files would be summed in)."""
+    _refuse_a_busy_address(server)
     if _METRICS_DIR:
         os.makedirs(_METRICS_DIR, exist_ok=True)
         for name in os.listdir(_METRICS_DIR):
             if name.endswith(".db"):
                 os.remove(os.path.join(_METRICS_DIR, name))
+
+
+def post_fork(server, worker):
+    """Each new worker reads the key files again, so `flask keys rotate` + `kill -HUP` signs with the new key."""
+    import app
+
+    app.reload_keys(server.app.wsgi())
 
 
 def child_exit(server, worker):
@@ -44,3 +65,16 @@ def child_exit(server, worker):
         from rest import metrics
 
         metrics.mark_process_dead(worker.pid)
+
+
+def when_ready(server):
+    """Say where the service answers (make run's last words), and the demo logins in development."""
+    import sys
+
+    application = server.app.wsgi()  # preloaded: the app the workers run
+    for host, port in (a for a in server.cfg.address if isinstance(a, tuple)):
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        print(f"serving {base}/  (API docs: {base}/docs)", file=sys.stderr, flush=True)
+    if application.config["APP_ENV"] == "development":
+        print("demo logins (sql/seed.sql, development only): roy / roy, alice / alice-demo-password, "
+              "admin / admin-demo-password", file=sys.stderr, flush=True)

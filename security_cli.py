@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import db
-from accounts import keys, revocation, tokens
+from accounts import dpop, keys, personal_tokens, revocation, tokens
 
 keys_group = AppGroup("keys", help="Generate, rotate and list the token signing keys.")
 
@@ -21,26 +21,49 @@ def _fail(message):
     sys.exit(1)
 
 
+SIGNING_FILE = "signing.pem"
+
+
+def _write(path, data, mode):
+    """keys.write_file, or exit 1 with one line naming the path and the reason."""
+    try:
+        keys.write_file(path, data, mode)
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror}; choose a folder you can write")
+
+
 @keys_group.command("generate")
 @click.option("--alg", type=click.Choice(keys.ASYMMETRIC), default=None,
               help="Key type: RS256, ES256 or EdDSA (default: JWT_ALGORITHM, else ES256).")
 @click.option("--out", "out_dir", default="keys", show_default=True,
-              help="Folder for the new PEM private key (created, mode 0600 file).")
+              help="Folder for the new PEM private key, OUT/signing.pem (created; the file has mode 0600).")
 def generate_command(alg, out_dir):
-    """Write a new private key to OUT/<kid>.pem and say how to configure it."""
+    """Write a new private key to OUT/signing.pem and say how to configure it.
+
+    The file is named by its role, not by its kid: `keys rotate` replaces
+    its content, and the key it retires goes to JWT_VERIFY_KEYS_DIR/<kid>.pem.
+    """
     configured = current_app.config["JWT_ALGORITHM"]
     alg = alg or (configured if configured in keys.ASYMMETRIC else "ES256")
+    path = Path(out_dir) / SIGNING_FILE
+    if path.exists():
+        _fail(f"{path} exists; rotate it with `flask keys rotate`, or choose another --out")
     private = keys.generate(alg)
     kid = keys.thumbprint(private.public_key())
-    path = Path(out_dir) / f"{kid}.pem"
-    keys.write_file(path, keys.private_pem(private), 0o600)
+    _write(path, keys.private_pem(private), 0o600)
     click.echo(f"wrote {alg} private key {path} (kid {kid})")
-    click.echo(f"to sign with it set: JWT_ALGORITHM={alg} JWT_PRIVATE_KEY_FILE={path}")
+    click.echo(f"to sign with it set: JWT_ALGORITHM={alg} JWT_PRIVATE_KEY_FILE={path} "
+               f"JWT_VERIFY_KEYS_DIR={out_dir}")
 
 
 @keys_group.command("rotate")
 def rotate_command():
-    """Make a new signing key; the current one moves to JWT_VERIFY_KEYS_DIR (verify-only)."""
+    """Make a new signing key; the current one's public half moves to JWT_VERIFY_KEYS_DIR/<kid>.pem.
+
+    JWT_PRIVATE_KEY_FILE keeps its path and gets the new key: a file named
+    after a kid always holds that kid's key, so a key file named after the
+    current kid is refused (it would soon hold another key).
+    """
     config = current_app.config
     alg = config["JWT_ALGORITHM"]
     if alg not in keys.ASYMMETRIC:
@@ -49,15 +72,21 @@ def rotate_command():
     verify_dir = config["JWT_VERIFY_KEYS_DIR"]
     if not verify_dir:
         _fail("set JWT_VERIFY_KEYS_DIR: the old key must stay there to verify the tokens it signed")
-    key_file = config["JWT_PRIVATE_KEY_FILE"]
+    key_file = Path(config["JWT_PRIVATE_KEY_FILE"])
     old = keys.signing_key(key_file, alg)
+    if key_file.stem == old.kid:
+        _fail(f"JWT_PRIVATE_KEY_FILE {key_file} is named after its key id, and rotating would put "
+              f"another key under that name: rename it once (mv {key_file} "
+              f"{key_file.with_name(SIGNING_FILE)}), set JWT_PRIVATE_KEY_FILE to the new name, "
+              "reload, then rotate")
     retired = Path(verify_dir) / f"{old.kid}.pem"
-    keys.write_file(retired, keys.public_pem(old.verify_key), 0o644)
+    _write(retired, keys.public_pem(old.verify_key), 0o644)
     private = keys.generate(alg)
-    keys.write_file(key_file, keys.private_pem(private), 0o600)
+    _write(key_file, keys.private_pem(private), 0o600)
     click.echo(f"new signing key {keys.thumbprint(private.public_key())} ({alg}) in {key_file}")
     click.echo(f"old key {old.kid} is verify-only in {retired}")
-    click.echo("restart or reload the server (gunicorn: kill -HUP) to sign with the new key; "
+    click.echo("reload the workers to sign with the new key (gunicorn: kill -HUP <master pid>; "
+               "nobody is logged out); "
                f"delete {retired} after JWT_REFRESH_TTL ({config['JWT_REFRESH_TTL']} s) to retire it")
 
 
@@ -78,12 +107,14 @@ def list_command():
 @click.command("purge-tokens")
 @with_appcontext
 def purge_tokens_command():
-    """Delete expired revocations and expired sessions (safe to run any time, e.g. daily)."""
+    """Delete expired revocations, sessions, dead personal tokens and DPoP proof ids (any time, e.g. daily)."""
     try:
         revoked, families = revocation.purge_all()
+        personal, proofs = personal_tokens.purge_all(), dpop.purge_replays()
     except db.DatabaseUnavailable as exc:
         _fail(f"cannot reach the database ({exc})")
     click.echo(f"purged {revoked} expired revoked tokens and {families} expired sessions")
+    click.echo(f"purged {personal} dead personal access tokens and {proofs} expired DPoP proof ids")
 
 
 COMMANDS = [keys_group, purge_tokens_command]

@@ -44,6 +44,13 @@ def logout(payload: dict, user_id: int) -> None:
     maybe_purge()
 
 
+def revoke_access(payload: dict, user_id: int) -> None:
+    """Revoke the one access token `payload` by its jti, its session untouched (RFC 7009)."""
+    leeway = current_app.config["JWT_LEEWAY"]
+    db.execute(REVOKE_JTI, (payload["jti"], sessions.utc(payload["exp"] + leeway)))
+    cache.changed(user_id)
+
+
 def purge(batch: int = PURGE_BATCH) -> tuple[int, int]:
     """Delete up to `batch` dead rows from each table; return (tokens, families) deleted."""
     config = current_app.config

@@ -18,8 +18,8 @@ A family's `expires_at` is absolute: rotation never extends a session.
 import logging
 import time
 import uuid
-from collections import namedtuple
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from flask import current_app
 
@@ -29,8 +29,15 @@ from accounts.errors import RefreshRejected
 
 log = logging.getLogger(__name__)
 
-# A session's id, the jti its next refresh token must carry, and its absolute expiry (epoch s).
-Family = namedtuple("Family", "id jti exp")
+
+class Family(NamedTuple):
+    """A session: its id, the jti its next refresh token must carry, its absolute expiry (epoch s)."""
+
+    id: str
+    jti: str
+    exp: int
+
+
 USER_AGENT_MAX = 255
 IP_MAX = 45  # the longest IPv6 text form; the column's size
 LIST_LIMIT = 100
@@ -123,6 +130,9 @@ REVOKE_LIVE_FAMILY_OF_USER = """
     UPDATE refresh_family SET revoked_at = NOW()
     WHERE id = %s AND user_id = %s AND revoked_at IS NULL AND expires_at > NOW()"""
 FAMILY_OWNER = "SELECT user_id FROM refresh_family WHERE id = %s"
+CURRENT_JTI = """
+    SELECT 1 AS live FROM refresh_family
+    WHERE id = %s AND current_jti = %s AND revoked_at IS NULL AND expires_at > NOW()"""
 REVOKE_ALL_OF_USER = """
     UPDATE refresh_family SET revoked_at = NOW()
     WHERE user_id = %s AND revoked_at IS NULL"""
@@ -158,6 +168,11 @@ def revoke_all(user_id: int) -> int:
     live = db.execute(REVOKE_ALL_OF_USER, (user_id,)).rowcount
     cache.changed(user_id)
     return live
+
+
+def is_current(family_id: str | None, jti: str) -> bool:
+    """True if `jti` is the live family's next exchangeable refresh token (introspection)."""
+    return family_id is not None and db.one(CURRENT_JTI, (family_id, jti)) is not None
 
 
 def live(user_id: int) -> list[dict]:

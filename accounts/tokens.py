@@ -42,20 +42,20 @@ class Key:
 class KeyRing:
     """The keys that verify tokens, and the one that signs new tokens."""
 
-    def __init__(self, keys, signing_kid):
+    def __init__(self, keys: list[Key], signing_kid: str):
         self._keys = {key.kid: key for key in keys}
         if signing_kid not in self._keys or self._keys[signing_kid].signing_key is None:
             raise ValueError("the signing key must be in the ring and have key material")
-        self.signing = self._keys[signing_kid]
+        self.signing: Key = self._keys[signing_kid]
         # token -> ((issuer, audience), payload) of tokens these keys verified;
         # see decode(). A new ring (a key added or retired) starts empty.
-        self.verified = {}
+        self.verified: dict[str, tuple] = {}
 
-    def get(self, kid):
+    def get(self, kid) -> Key | None:
         """Return the Key named `kid`, or None. Never touches a file or database."""
         return self._keys.get(kid) if isinstance(kid, str) else None
 
-    def keys(self):
+    def keys(self) -> list[Key]:
         """All keys, signing key first."""
         return [self.signing] + [k for k in self._keys.values() if k is not self.signing]
 

@@ -76,12 +76,17 @@ UPDATE_USER = """
 BUMP_TOKEN_VERSION = "UPDATE user SET token_version = token_version + 1 WHERE id = %s"
 # Posts, authors and sessions go with the user by their foreign keys' ON DELETE CASCADE.
 DELETE_USER = "DELETE FROM user WHERE id = %s"
-NO_ID = 4294967296  # above every INT UNSIGNED id: the first page's "before"
+ANY_USER = "SELECT EXISTS (SELECT 1 FROM user) AS found"
 
 
 def user_from_row(row: dict) -> User:
     """The User of a row that has id, username, is_admin and token_version."""
     return User(row["id"], row["username"], bool(row["is_admin"]), row["token_version"])
+
+
+def any_exist() -> bool:
+    """True if the database holds at least one account (a production first start holds none)."""
+    return db.one(ANY_USER)["found"] == 1
 
 
 def get(user_id: int) -> UserRow | None:
@@ -96,7 +101,7 @@ def get_by_name(username: str) -> UserRow | None:
 
 def page(before: int | None, limit: int) -> list[UserRow]:
     """Up to `limit` users with ids below `before` (None: from the newest), newest first."""
-    return db.many(USERS_PAGE, (before or NO_ID, limit))
+    return db.many(USERS_PAGE, (before or db.ABOVE_ALL_IDS, limit))
 
 
 def with_hash(username: str) -> dict | None:

@@ -38,7 +38,7 @@ INSERT_POSTS = "INSERT INTO post (user_id, title, body) VALUES "
 def bench_app(database, base=None):
     """An app (never served) whose pool reaches `database`; for loading and inspecting it."""
     config = dict(base or settings.from_env())
-    config.update({"DB_NAME": database, "DB_SSL_MODE": "disabled", "APP_ENV": "bench",
+    config.update({"DB_NAME": database, "DB_SSL_MODE": "disabled", "APP_ENV": "test",
                    "SECRET_KEY": "bench-loader-" + "x" * 40, "RATELIMIT_ENABLED": False})
     return app_module.create_app(config, env={})
 

@@ -33,6 +33,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))  # dpop_client, the documented DPoP client
 
 import config as settings  # noqa: E402
 import db  # noqa: E402
@@ -53,6 +54,9 @@ BASE_POSTS = 1000
 SCALE_SMALL = 10_000
 SCALE_LARGE = 1_000_000
 REFRESH_CHAINS = 2 * CONNECTIONS  # families minted per refresh round (>= connections)
+# GET /rest-auth with a DPoP-bound token spends one signed proof per request:
+# the bench signs this many per second of a run (more after a faster run).
+DPOP_START_RATE = 2000
 
 TARGETS = {
     "rest_auth_ratio": 0.6,       # GET /rest-auth >= 0.6 x hello
@@ -148,7 +152,26 @@ def logged_in(ctx):
     """`ctx` with the bench users' access tokens (user 1 reads, user 2 writes)."""
     ctx.access_token = ctx.login()["access_token"]
     ctx.writer_token = ctx.login(f"user{ctx.writer_id:07d}")["access_token"]
+    with_pat_and_dpop(ctx)
     return ctx
+
+
+def with_pat_and_dpop(ctx):
+    """A personal access token and a DPoP-bound access token for user 1, when the service has them."""
+    status, _, body = jsonhttp.call("POST", ctx.service.url + "/tokens", token=ctx.access_token,
+                                    body={"name": f"bench-{secrets.token_hex(4)}", "scopes": ["posts:read"]})
+    if status != 201:
+        return  # a checkout without /tokens: rest_auth_pat and rest_auth_dpop are skipped
+    ctx.pat = body["token"]
+    from dpop_client import DPoPKey
+    ctx.dpop_key = DPoPKey()
+    url = ctx.service.url + "/auth"
+    status, _, body = jsonhttp.call("POST", url, body={"username": ctx.username,
+                                                       "password": load_data.BENCH_PASSWORD},
+                                    headers={"DPoP": ctx.dpop_key.proof("POST", url)})
+    if status != 200 or body.get("token_type") != "DPoP":
+        raise RuntimeError(f"POST /auth with a DPoP proof answered {status}: {body}")
+    ctx.dpop_token = body["access_token"]
 
 
 def server_env(base, database):
@@ -217,6 +240,10 @@ class Context:
         # POST posts writes as user 2, so user 1's page reads the same rows every round.
         self.writer_id = 2
         self.writer_token = None
+        self.pat = None           # a personal access token of user 1 (posts:read)
+        self.dpop_key = None      # user 1's DPoP key pair and the access token bound to it
+        self.dpop_token = None
+        self.dpop_rate = DPOP_START_RATE
 
     def login(self, username=None):
         """POST /auth as the bench user (or `username`); return the JSON body (asserting 200)."""
@@ -255,6 +282,24 @@ def _refresh(ctx):
     return run
 
 
+def _dpop(ctx, path):
+    """GET `path` with the DPoP-bound token: one fresh proof per request, signed before the run."""
+    def run(duration):
+        url = ctx.service.url + path
+        count = int(ctx.dpop_rate * (round(duration) + 1) * 1.5)
+        proofs = ctx.token_dir / f"dpop-{time.monotonic_ns()}.txt"
+        proofs.write_text("\n".join(ctx.dpop_key.proof("GET", url, access_token=ctx.dpop_token)
+                                    for _ in range(count)) + "\n")
+        try:
+            result = wrk(url, duration, script="dpop.lua", env={"BENCH_TOKEN": ctx.dpop_token},
+                         args=(str(proofs), str(THREADS)))
+        finally:
+            proofs.unlink()
+        ctx.dpop_rate = max(ctx.dpop_rate, result["req_s"])
+        return result
+    return run
+
+
 def mint_refresh_tokens(ctx, count):
     """Log in `count` times (one refresh family each); return the refresh tokens."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS * 2) as pool:
@@ -272,6 +317,11 @@ def endpoints(ctx):
         # Diagnostic, no target: the service's own floor (its hooks, no token, no database).
         "public": ("GET /public (no token, no DB)", _static(ctx, "/public", token=False)),
         "rest_auth": ("GET /rest-auth", _static(ctx, "/rest-auth")),
+        # The same resource with the two other kinds of token: a personal access
+        # token (a hash lookup and throttled last-use) and a DPoP-bound token
+        # (a proof verified and its jti claimed in Redis, every request).
+        "rest_auth_pat": ("GET /rest-auth, personal token", _static(ctx, "/rest-auth", token="pat")),
+        "rest_auth_dpop": ("GET /rest-auth, DPoP-bound", _dpop(ctx, "/rest-auth")),
         "posts_page": (f"GET /users/{uid}/posts (page of {PAGE})",
                        _static(ctx, f"/users/{uid}/posts?limit={PAGE}")),
         # Diagnostics, no target: the same two reads with the cache off, so
@@ -297,6 +347,8 @@ def available(ctx, name):
         "posts_create": ("GET", f"/users/{ctx.writer_id}/posts", None),
         "refresh": ("POST", "/refresh", {}),
     }
+    if name in ("rest_auth_pat", "rest_auth_dpop"):
+        return ctx.pat is not None
     if name not in probes:
         return True
     method, path, body = probes[name]
@@ -399,12 +451,19 @@ def summarize(results, rounds):
         if name != "hello":
             entry["ratio"] = _stats([rates[r] / bracket[r] for r in range(rounds)])
             entry["p99_ratio"] = _stats([runs[r]["p99_us"] / hello_p99[r] for r in range(rounds)])
+        if name in BEARER_COMPARED and "rest_auth" in results:
+            bearer = [run["req_s"] for run in results["rest_auth"]]
+            entry["bearer_ratio"] = _stats([rates[r] / bearer[r] for r in range(rounds)])
         if name == "auth":
             ceilings = results["ceiling"]
             entry["ceiling_req_s"] = _stats(ceilings)
             entry["ceiling_ratio"] = _stats([rates[r] / ceilings[r] for r in range(rounds)])
         summary[name] = entry
     return summary
+
+
+# Compared with plain GET /rest-auth (a bearer JWT) of the same round as well as with hello.
+BEARER_COMPARED = ("rest_auth_pat", "rest_auth_dpop")
 
 
 def _stats(values):
@@ -474,6 +533,10 @@ def print_table(summary, descriptions):
         ratio = fmt_stats(entry["ratio"], "×", digits=3) if "ratio" in entry else "1"
         print(f"{descriptions[name]:34} {fmt_stats(entry['req_s']):28} {ratio:20} "
               f"{fmt_stats(entry['p99_ms']):22} {entry['non2xx'] + entry['socket_errors']}")
+    for name in BEARER_COMPARED:
+        if name in summary and "rest_auth" in summary:
+            print(f"{descriptions[name]:34} {fmt_stats(summary[name]['bearer_ratio'], '×', digits=3)} "
+                  "the bearer-token GET /rest-auth of the same round")
 
 
 def evaluate(summary, memory, scale):
@@ -575,9 +638,9 @@ def explain(application, user_id):
         cursors["post"] = first_post[-1]["id"]
         cursors["user"] = first_user[-1]["id"]
         queries = {
-            "posts first page": (posts.POSTS_PAGE, (user_id, posts.NO_ID, PAGE + 1)),
+            "posts first page": (posts.POSTS_PAGE, (user_id, db.ABOVE_ALL_IDS, PAGE + 1)),
             "posts last page": (posts.POSTS_PAGE, (user_id, cursors["post"], PAGE + 1)),
-            "users first page": (users.USERS_PAGE, (users.NO_ID, PAGE + 1)),
+            "users first page": (users.USERS_PAGE, (db.ABOVE_ALL_IDS, PAGE + 1)),
             "users last page": (users.USERS_PAGE, (cursors["user"], PAGE + 1)),
         }
         return {name: {"sql": " ".join(sql.split()), "plan": db.many("EXPLAIN " + sql, params)}

@@ -7,7 +7,6 @@ import db
 from accounts.errors import Conflict, NotFound
 from content.posts import NO_CONDITION, write_failed
 
-NO_ID = 4294967296  # above every INT UNSIGNED id: the first page's "before"
 # The unique index that refused a write, and the field it is about.
 UNIQUE_FIELDS = {"uq_author_user_name": "name", "uq_author_user_book": "book"}
 
@@ -56,7 +55,7 @@ def get(aid: int, owner_id: int) -> dict:
 
 def page(owner_id: int, before: int | None, limit: int) -> list[dict]:
     """Up to `limit` authors of `owner_id` with ids below `before`, newest first."""
-    return db.many(AUTHORS_PAGE, (owner_id, before or NO_ID, limit))
+    return db.many(AUTHORS_PAGE, (owner_id, before or db.ABOVE_ALL_IDS, limit))
 
 
 def create(owner_id: int, values: dict) -> dict:

@@ -7,7 +7,6 @@ import db
 from accounts import cache
 from accounts.errors import NotFound, PreconditionFailed
 
-NO_ID = 4294967296  # above every INT UNSIGNED id: the first page's "before"
 NO_CONDITION = (None, None)
 
 
@@ -57,7 +56,7 @@ def get(pid: int, uid: int) -> dict:
 
 def page(uid: int, before: int | None, limit: int) -> list[dict]:
     """Up to `limit` posts of `uid` with ids below `before` (None: the newest), newest first."""
-    return db.many(POSTS_PAGE, (uid, before or NO_ID, limit))
+    return db.many(POSTS_PAGE, (uid, before or db.ABOVE_ALL_IDS, limit))
 
 
 def create(uid: int, title: str, body: str) -> dict:

@@ -13,15 +13,21 @@ Blueprints, by the URLs they answer:
   jwks       /.well-known/jwks.json
   openapi    /openapi.json
   health     /healthz, /readyz, /metrics
+  docs       /docs (Swagger UI)
+  personal_tokens  /tokens
+  oauth      /introspect, /revoke, /.well-known/oauth-authorization-server
 """
 
 
 def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
-    from rest import authors, health, jwks, login, openapi, posts, public, sessions, users
+    from rest import authors, docs, health, jwks, login, openapi, posts, public, sessions, users
+    from rest import oauth, personal_tokens
     from rest.inputs import PositiveId
 
     # `<id:name>` in any route: positive integers only, anything else is a 404.
     app.url_map.converters["id"] = PositiveId
-    for module in (login, public, users, posts, authors, sessions, jwks, openapi, health):
+    for module in (login, public, users, posts, authors, sessions, jwks, openapi, health, docs):
         app.register_blueprint(module.bp)
+    app.register_blueprint(personal_tokens.bp)  # /tokens
+    app.register_blueprint(oauth.bp)  # /introspect, /revoke, /.well-known/oauth-authorization-server

@@ -181,14 +181,14 @@ def login_failed():
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
 
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
-CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-Match, X-Request-ID, x-access-tokens"
-CORS_EXPOSED_HEADERS = "ETag, Location, Retry-After, WWW-Authenticate, X-Request-ID"
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, DPoP, If-Match, X-Request-ID, x-access-tokens"
+CORS_EXPOSED_HEADERS = "DPoP-Nonce, ETag, Location, Retry-After, WWW-Authenticate, X-Request-ID"
 CORS_MAX_AGE = "600"
 
 

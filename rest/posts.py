@@ -65,7 +65,7 @@ def list_posts(uid):
     owner = _owner(uid)  # before the cache: a page is only ever shown to who may see it
     limit, before = pagination.page_args()
     # Kept as JSON text by this worker until a post of `uid` is written (accounts/cache.py).
-    body = cache.read_through(cache.POSTS, uid, (before or posts.NO_ID, limit),
+    body = cache.read_through(cache.POSTS, uid, (before, limit),
                               lambda: _page_body(uid, owner, before, limit))
     response = current_app.response_class(body, mimetype="application/json")
     return conditional.private(response)

@@ -14,7 +14,7 @@ import re
 from flask import Blueprint, current_app, g, jsonify, request
 
 from accounts import auth, revocation, sessions, tokens, users
-from rest import inputs, rate_limits
+from rest import dpop_proofs, inputs, rate_limits
 from rest.errors import REALM, ApiError, invalid_token
 from rest.responses import no_content, no_store, utc_iso
 from rest.token_auth import authorization_token, current_user, token_body, token_required
@@ -35,6 +35,9 @@ def refresh_tokens():
     user = auth.identity(payload)
     if user is None:
         raise invalid_token("User does not exist or the token was revoked", error="Invalid JWT")
+    # Before the rotation spends the token: a bound refresh token needs a proof by its key.
+    cnf = payload.get("cnf")
+    dpop_proofs.token_request_key(bound_to=cnf.get("jkt") if isinstance(cnf, dict) else None)
     family = sessions.rotate(payload)  # RefreshRejected: the error module's 401 invalid_token
     revocation.maybe_purge()
     return no_store(jsonify(token_body(user, family)))

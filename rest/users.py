@@ -96,7 +96,7 @@ def list_users():
         rows = users.page(before, limit + 1)
     else:
         row = users.get(current_user.id)
-        rows = [row] if row and current_user.id < (before or users.NO_ID) else []
+        rows = [row] if row and (before is None or current_user.id < before) else []
     rows, cursor = pagination.page(rows, limit)
     return jsonify(users=[user_json(r, current_user.is_admin) for r in rows], next=cursor)
 

@@ -92,3 +92,33 @@ CREATE TABLE IF NOT EXISTS refresh_family (
   KEY ix_refresh_family_expires (expires_at),
   CONSTRAINT fk_refresh_family_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Personal access tokens (accounts/personal_tokens.py): only SHA-256 of the
+-- token is kept. A token is live while token_version equals its user's (an
+-- admin-flag or password change, or logout-all, ends it) and expires_at is
+-- ahead. last_used_* are written at most once a minute per token.
+CREATE TABLE IF NOT EXISTS personal_token (
+  id             INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  user_id        INT UNSIGNED NOT NULL,
+  name           VARCHAR(100) NOT NULL,
+  token_hash     BINARY(32)   NOT NULL,
+  scopes         VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  token_version  INT UNSIGNED NOT NULL,
+  created        DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  expires_at     DATETIME     NOT NULL,
+  last_used_at   DATETIME     NULL,
+  last_used_ip   VARCHAR(45)  NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY uq_personal_token_hash (token_hash),
+  UNIQUE KEY uq_personal_token_user_name (user_id, name),
+  CONSTRAINT fk_personal_token_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- DPoP proof ids already seen (accounts/dpop.py), when no Redis is configured:
+-- SHA-256 of key thumbprint and jti; a row outlives the proof's acceptance window, then is purged.
+CREATE TABLE IF NOT EXISTS dpop_replay (
+  jti_hash    BINARY(32) NOT NULL,
+  expires_at  DATETIME   NOT NULL,
+  PRIMARY KEY (jti_hash),
+  KEY ix_dpop_replay_expires (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

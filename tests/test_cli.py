@@ -1,4 +1,6 @@
 """The core operator commands, through Flask's CLI runner."""
+import pytest
+
 import db
 from accounts import auth, passwords
 
@@ -55,9 +57,16 @@ def test_hash_password_prints_a_pasteable_argon2id_hash(runner):
     assert hashed.startswith("$argon2id$") and passwords.verify_password(hashed, "pasted-password")
 
 
-def test_hash_password_refuses_an_empty_password(runner):
-    result = runner.invoke(args=["hash-password"], input="\n")
-    assert result.exit_code == 1 and "empty" in result.output
+@pytest.mark.parametrize("password, message", [
+    ("", "password must be at least 8 characters"),
+    ("x", "password must be at least 8 characters"),
+    ("password123", "password is too common; choose another"),
+    ("p" * 1025, "password must be at most 1024 characters"),
+])
+def test_hash_password_applies_the_api_password_rules(runner, password, message):
+    result = runner.invoke(args=["hash-password"], input=password + "\n")
+    assert result.exit_code == 1
+    assert result.output == f"error: {message}\n"
 
 
 def test_bootstrap_explains_what_to_do_without_a_database(make_app):

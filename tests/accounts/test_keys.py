@@ -343,11 +343,46 @@ def test_keys_generate_writes_a_private_key_readable_only_by_its_owner(runner, t
     [path] = tmp_path.glob("*.pem")
     private, public = keys.load_pem(path)
     kid = keys.thumbprint(public)
-    assert path.name == f"{kid}.pem" and keys.key_alg(public) == alg
+    # Named by its role: rotation replaces its content, so a kid in its name would lie.
+    assert path.name == "signing.pem" and keys.key_alg(public) == alg
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert result.output == (f"wrote {alg} private key {path} (kid {kid})\n"
-                             f"to sign with it set: JWT_ALGORITHM={alg} JWT_PRIVATE_KEY_FILE={path}\n")
+                             f"to sign with it set: JWT_ALGORITHM={alg} JWT_PRIVATE_KEY_FILE={path} "
+                             f"JWT_VERIFY_KEYS_DIR={tmp_path}\n")
     assert "-----BEGIN" not in result.output
+
+
+def test_keys_generate_never_overwrites_a_key(runner, tmp_path):
+    (tmp_path / "signing.pem").write_bytes(b"the key in use")
+    result = runner.invoke(args=["keys", "generate", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (f"error: {tmp_path / 'signing.pem'} exists; rotate it with "
+                             "`flask keys rotate`, or choose another --out\n")
+    assert (tmp_path / "signing.pem").read_bytes() == b"the key in use"
+
+
+def test_keys_generate_into_an_unwritable_place_says_so_in_one_line(runner, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke(args=["keys", "generate", "--out", str(blocker / "keys")])
+    assert result.exit_code == 1
+    assert result.output == (f"error: cannot write {blocker / 'keys' / 'signing.pem'}: Not a directory; "
+                             "choose a folder you can write\n")
+
+
+def test_keys_rotate_refuses_a_key_file_named_after_its_kid(make_app, tmp_path):
+    private = keys.generate("ES256")
+    kid = keys.thumbprint(private.public_key())
+    path = tmp_path / f"{kid}.pem"
+    keys.write_file(path, keys.private_pem(private), 0o600)
+    runner = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(path),
+                      JWT_VERIFY_KEYS_DIR=str(tmp_path)).test_cli_runner()
+    result = runner.invoke(args=["keys", "rotate"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: JWT_PRIVATE_KEY_FILE {path} is named after its key id")
+    assert f"mv {path} {tmp_path / 'signing.pem'}" in result.output
+    assert sorted(tmp_path.iterdir()) == [path] and keys.load_pem(path)[0].private_numbers() == \
+        private.private_numbers()
 
 
 def test_keys_generate_refuses_an_unknown_algorithm(runner, tmp_path):

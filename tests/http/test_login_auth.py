@@ -147,7 +147,8 @@ def _rejected(client, headers, error, description):
 
 def test_missing_token_is_401_with_a_challenge(client):
     response = _rejected(client, {}, "Authorization Required", "Request does not contain an access token")
-    assert response.headers["WWW-Authenticate"] == 'JWT realm="Login Required", Bearer realm="Login Required"'
+    assert response.headers["WWW-Authenticate"] == (
+        'JWT realm="Login Required", Bearer realm="Login Required", DPoP algs="ES256 EdDSA RS256 PS256"')
 
 
 @pytest.mark.parametrize("header, description", [

@@ -8,7 +8,7 @@ from support import bearer
 
 PASSWORD = "correct-horse-battery"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-       "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+       "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 class Page(HTMLParser):

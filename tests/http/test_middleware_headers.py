@@ -10,7 +10,7 @@ PASSWORD = "correct-horse-battery"
 STRONG_SECRET = "s" * 48
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-            "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def assert_hardened(response, csp=API_CSP):
@@ -144,7 +144,7 @@ def test_a_preflight_from_an_allowed_origin_needs_no_token(make_app):
         "Access-Control-Allow-Origin": ORIGIN,
         "Access-Control-Expose-Headers": middleware.CORS_EXPOSED_HEADERS,
         "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match, X-Request-ID, x-access-tokens",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, DPoP, If-Match, X-Request-ID, x-access-tokens",
         "Access-Control-Max-Age": "600",
     }
 

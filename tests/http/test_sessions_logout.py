@@ -196,7 +196,8 @@ def test_purge_tokens_deletes_only_what_can_no_longer_matter(app, runner, alice)
     seed_dead_rows(app, alice["id"])
     result = runner.invoke(args=["purge-tokens"])
     assert result.exit_code == 0, result.output
-    assert result.output == "purged 2 expired revoked tokens and 1 expired sessions\n"
+    assert result.output == ("purged 2 expired revoked tokens and 1 expired sessions\n"
+                             "purged 0 dead personal access tokens and 0 expired DPoP proof ids\n")
     # The just-expired family stays while an access token issued from it may live.
     assert remaining(app) == (["c"], ["e", "f"])
 
