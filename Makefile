@@ -36,6 +36,15 @@ system-deps:
 	    echo "install Debian's chromium and wrk (sudo apt-get install chromium wrk)"; exit 1; \
 	  fi; \
 	fi
+	@# The cluster suite (tests/cluster): Galera SST by rsync, Redis Sentinel, HAProxy.
+	@if ! command -v rsync >/dev/null || ! command -v redis-sentinel >/dev/null || ! command -v haproxy >/dev/null \
+	    || [ ! -e /usr/lib/galera/libgalera_smm.so ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync redis-sentinel haproxy galera-4 >/dev/null; \
+	  else \
+	    echo "install Debian's rsync, redis-sentinel, haproxy and galera-4 (sudo apt-get install ...)"; exit 1; \
+	  fi; \
+	fi
 	@# The mysql client: tests/test_readme.py runs the README's mysql recipe as written.
 	@if ! command -v mysql >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -8,6 +8,8 @@ import re
 
 from dotenv import load_dotenv
 
+import redis_client
+
 # Known-weak secrets that must never sign a production token: the tutorials'
 # own values and the placeholder shipped in .env.example.
 WEAK_SECRETS = {
@@ -92,6 +94,12 @@ def from_env(env=None):
         "DB_SSL_MODE": _str(env, "DB_SSL_MODE", "disabled").lower(),
         "DB_SSL_CA": _str(env, "DB_SSL_CA", ""),
         "DB_RETRY_AFTER": _int(env, "DB_RETRY_AFTER", 5, minimum=1),
+        # Galera (docs/operations.md "Running on a cluster"): DB_HOST may list
+        # several "host:port"; causal reads (wsrep_sync_wait=1): auto | on | off,
+        # auto = on when the server runs Galera; a write that meets a deadlock or
+        # certification conflict is re-run whole this many more times.
+        "DB_CAUSAL_READS": _str(env, "DB_CAUSAL_READS", "auto").lower(),
+        "DB_WRITE_RETRIES": _int(env, "DB_WRITE_RETRIES", 3),
         # Tokens.
         "JWT_ACCESS_TTL": _int(env, "JWT_ACCESS_TTL", 900, minimum=1),
         "JWT_REFRESH_TTL": _int(env, "JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1),
@@ -195,9 +203,10 @@ def metrics_folder(environ=os.environ):
 # "staging") would silently skip the production guard, so it is refused.
 APP_ENVS = ("development", "test", "production")
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
+CAUSAL_READS = ("auto", "on", "off")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 MAX_CACHE_SECONDS = 300  # a bound on staleness should stay short
 # scheme://host[:port], nothing after: the exact string a browser sends as Origin.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
@@ -208,6 +217,10 @@ def validate(config):
     _check_app_env(config)
     if config["DB_SSL_MODE"] not in SSL_MODES:
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
+    if config.get("DB_CAUSAL_READS", "auto") not in CAUSAL_READS:
+        raise ConfigError(f"DB_CAUSAL_READS must be one of: {', '.join(CAUSAL_READS)}")
+    if not 0 <= config.get("DB_WRITE_RETRIES", 3) <= 10:
+        raise ConfigError("DB_WRITE_RETRIES must be between 0 and 10")
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
     if unknown or not config["TOKEN_LOCATIONS"]:
         raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")
@@ -249,6 +262,11 @@ def _check_redis(config):
     url = config.get("REDIS_URL", "")
     if url and not url.startswith(REDIS_SCHEMES):
         raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}")
+    if url.startswith("redis+sentinel://"):
+        try:
+            redis_client.parse_sentinel(url)
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc} (redis+sentinel://host:port,host:port/service_name)") from None
     if not 0 <= config.get("CACHE_SECONDS", 0) <= MAX_CACHE_SECONDS:
         raise ConfigError(f"CACHE_SECONDS must be between 0 and {MAX_CACHE_SECONDS}")
 

@@ -151,12 +151,14 @@ def update(user_id: int, username: str | None = None, password: str | None = Non
     """
     params = {"id": user_id, "username": username, "admin": None if admin is None else int(admin),
               "password": None if password is None else passwords.hash_password(password)}
+    def write():
+        db.execute(UPDATE_USER, params)
+        cache.changed(user_id)  # the username is in cached reads too
+        if password is not None or admin is not None:
+            revoke_everything(user_id)
     try:
-        with db.transaction():
-            db.execute(UPDATE_USER, params)
-            cache.changed(user_id)  # the username is in cached reads too
-            if password is not None or admin is not None:
-                revoke_everything(user_id)
+        # One transaction, re-run whole on a deadlock or Galera certification conflict.
+        db.retrying(write)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
             raise Conflict(f"The username '{username}' is taken.", field="username") from None
@@ -169,17 +171,18 @@ def update(user_id: int, username: str | None = None, password: str | None = Non
 
 def revoke_everything(user_id: int) -> None:
     """Revoke every token and session of `user_id`, in one transaction (joins an open one)."""
-    with db.transaction():
+    def write():
         db.execute(BUMP_TOKEN_VERSION, (user_id,))
         sessions.revoke_all(user_id)
+    db.retrying(write)
 
 
 def delete(user_id: int) -> bool:
     """Delete the user and, by cascade, their posts, authors and sessions; False if there was none."""
-    with db.transaction():
-        deleted = db.execute(DELETE_USER, (user_id,)).rowcount
+    def write():
         cache.changed(user_id)
-    return deleted == 1
+        return db.execute(DELETE_USER, (user_id,)).rowcount
+    return db.retrying(write) == 1
 
 
 # --- legacy hashes (policy: accounts/passwords.py) ---------------------------------

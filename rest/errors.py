@@ -96,11 +96,8 @@ def _http_error(exc):
 def _database_unavailable(exc):
     log.warning("database unavailable: %s", exc)
     retry = str(current_app.config["DB_RETRY_AFTER"])
-    return error_response(
-        503, "Service Unavailable",
-        "The database is unavailable. Retry shortly.",
-        headers={"Retry-After": retry},
-    )
+    # Each kind of DatabaseUnavailable says what the client should know (db.WriteConflict, db.OutcomeUnknown).
+    return error_response(503, "Service Unavailable", exc.client_message, headers={"Retry-After": retry})
 
 
 def _unexpected(exc):
