@@ -36,6 +36,15 @@ system-deps:
 	    echo "install Debian's chromium and wrk (sudo apt-get install chromium wrk)"; exit 1; \
 	  fi; \
 	fi
+	@# The cluster suite (tests/cluster): Galera SST by rsync, Redis Sentinel, HAProxy.
+	@if ! command -v rsync >/dev/null || ! command -v redis-sentinel >/dev/null || ! command -v haproxy >/dev/null \
+	    || [ ! -e /usr/lib/galera/libgalera_smm.so ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync redis-sentinel haproxy galera-4 >/dev/null; \
+	  else \
+	    echo "install Debian's rsync, redis-sentinel, haproxy and galera-4 (sudo apt-get install ...)"; exit 1; \
+	  fi; \
+	fi
 	@# The mysql client: tests/test_readme.py runs the README's mysql recipe as written.
 	@if ! command -v mysql >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -51,10 +60,11 @@ system-deps:
 .env:
 	sed -e "s|^APP_ENV=.*|APP_ENV=development|" \
 	    -e "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')|" \
+	    -e "s|^MFA_ENCRYPTION_KEY=.*|MFA_ENCRYPTION_KEY=$$(python3 -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')|" \
 	    -e "s|^MYSQL_ROOT_PASSWORD=.*|MYSQL_ROOT_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    -e "s|^MYSQL_PASSWORD=.*|MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(24))')|" \
 	    .env.example > .env
-	@echo "wrote .env (APP_ENV=development) with a new SECRET_KEY and MySQL container passwords"
+	@echo "wrote .env (APP_ENV=development) with a new SECRET_KEY, MFA_ENCRYPTION_KEY and MySQL container passwords"
 
 secret:
 	@python3 -c 'import secrets; print(secrets.token_urlsafe(48))'

@@ -9,6 +9,8 @@ import re
 
 from dotenv import load_dotenv
 
+import redis_client
+
 # Known-weak secrets that must never sign a production token: the tutorials'
 # own values and the placeholder shipped in .env.example.
 WEAK_SECRETS = {
@@ -93,6 +95,12 @@ def from_env(env=None):
         "DB_SSL_MODE": _str(env, "DB_SSL_MODE", "disabled").lower(),
         "DB_SSL_CA": _str(env, "DB_SSL_CA", ""),
         "DB_RETRY_AFTER": _int(env, "DB_RETRY_AFTER", 5, minimum=1),
+        # Galera (docs/operations.md "Running on a cluster"): DB_HOST may list
+        # several "host:port"; causal reads (wsrep_sync_wait=1): auto | on | off,
+        # auto = on when the server runs Galera; a write that meets a deadlock or
+        # certification conflict is re-run whole this many more times.
+        "DB_CAUSAL_READS": _str(env, "DB_CAUSAL_READS", "auto").lower(),
+        "DB_WRITE_RETRIES": _int(env, "DB_WRITE_RETRIES", 3),
         # Tokens.
         "JWT_ACCESS_TTL": _int(env, "JWT_ACCESS_TTL", 900, minimum=1),
         "JWT_REFRESH_TTL": _int(env, "JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1),
@@ -178,8 +186,7 @@ def from_env(env=None):
         "MAIL_GIVE_UP_AFTER": _int(env, "MAIL_GIVE_UP_AFTER", 24 * 3600, minimum=1),
         # Run the sender thread in each worker (off: another process delivers the outbox).
         "MAIL_SENDER": _bool(env, "MAIL_SENDER", True),
-        # The address users reach the service at: links in messages start with it.
-        "PUBLIC_URL": _str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Links in messages start with PUBLIC_URL (set with the second factors below).
         "PASSWORD_RESET_TTL": _int(env, "PASSWORD_RESET_TTL", 1800, minimum=60),
         "EMAIL_VERIFY_TTL": _int(env, "EMAIL_VERIFY_TTL", 24 * 3600, minimum=60),
         # Reset links one account receives per hour, however the requests were spread.
@@ -192,6 +199,20 @@ def from_env(env=None):
         # Login events written by a background thread (a login never waits for
         # their INSERT). Unset: on, except in the test suite's apps.
         "SECURITY_EVENTS_BACKGROUND": _bool(env, "SECURITY_EVENTS_BACKGROUND", None),
+        # Second factors (accounts/totp.py, accounts/passkeys.py, docs/security.md
+        # "Second factors"). The Fernet key that encrypts TOTP secrets at rest
+        # (production refuses to start without one); previous keys still decrypt.
+        "MFA_ENCRYPTION_KEY": _str(env, "MFA_ENCRYPTION_KEY", ""),
+        "MFA_ENCRYPTION_KEY_PREVIOUS": _list(env, "MFA_ENCRYPTION_KEY_PREVIOUS", []),
+        # The name authenticator apps and passkey prompts show.
+        "MFA_ISSUER": _str(env, "MFA_ISSUER", "JWT API"),
+        # Seconds an mfa_token (a login waiting for its second step) lives.
+        "MFA_TOKEN_TTL": _int(env, "MFA_TOKEN_TTL", 300, minimum=30),
+        # Sensitive operations need a login or POST /auth/reauth this recent.
+        "STEP_UP_SECONDS": _int(env, "STEP_UP_SECONDS", 600, minimum=1),
+        # Where browsers reach the service: its host is the WebAuthn RP ID and
+        # scheme://host[:port] the origin passkey assertions must come from.
+        "PUBLIC_URL": _str(env, "PUBLIC_URL", "http://localhost:5000"),
     }
 
 
@@ -213,9 +234,10 @@ def metrics_folder(environ=os.environ):
 # "staging") would silently skip the production guard, so it is refused.
 APP_ENVS = ("development", "test", "production")
 SSL_MODES = ("disabled", "required", "verify-ca", "verify-identity")
+CAUSAL_READS = ("auto", "on", "off")
 TOKEN_LOCATIONS = ("authorization", "x-access-tokens", "query")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 MAX_CACHE_SECONDS = 300  # a bound on staleness should stay short
 # scheme://host[:port], nothing after: the exact string a browser sends as Origin.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
@@ -226,6 +248,10 @@ def validate(config):
     _check_app_env(config)
     if config["DB_SSL_MODE"] not in SSL_MODES:
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
+    if config.get("DB_CAUSAL_READS", "auto") not in CAUSAL_READS:
+        raise ConfigError(f"DB_CAUSAL_READS must be one of: {', '.join(CAUSAL_READS)}")
+    if not 0 <= config.get("DB_WRITE_RETRIES", 3) <= 10:
+        raise ConfigError("DB_WRITE_RETRIES must be between 0 and 10")
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
     if unknown or not config["TOKEN_LOCATIONS"]:
         raise ConfigError(f"TOKEN_LOCATIONS must list some of: {', '.join(TOKEN_LOCATIONS)}")
@@ -235,6 +261,7 @@ def validate(config):
     _check_cors(config)
     _check_redis(config)
     check_mail(config)
+    _check_mfa(config)
     check_production(config)
 
 
@@ -267,6 +294,11 @@ def _check_redis(config):
     url = config.get("REDIS_URL", "")
     if url and not url.startswith(REDIS_SCHEMES):
         raise ConfigError(f"REDIS_URL must start with one of: {', '.join(REDIS_SCHEMES)}")
+    if url.startswith("redis+sentinel://"):
+        try:
+            redis_client.parse_sentinel(url)
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: {exc} (redis+sentinel://host:port,host:port/service_name)") from None
     if not 0 <= config.get("CACHE_SECONDS", 0) <= MAX_CACHE_SECONDS:
         raise ConfigError(f"CACHE_SECONDS must be between 0 and {MAX_CACHE_SECONDS}")
 
@@ -292,6 +324,32 @@ def worker_plan(config):
     return workers, 1
 
 
+MFA_KEY_HINT = (
+    "generate one with: python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'"
+)
+
+
+def _check_mfa(config):
+    """The TOTP encryption keys must be Fernet keys; PUBLIC_URL an http(s) origin."""
+    from cryptography.fernet import Fernet  # only here: settings parsing needs no crypto
+    for name, keys in (("MFA_ENCRYPTION_KEY", [config.get("MFA_ENCRYPTION_KEY") or ""]),
+                       ("MFA_ENCRYPTION_KEY_PREVIOUS", config.get("MFA_ENCRYPTION_KEY_PREVIOUS", []))):
+        for key in keys:
+            if not key:
+                continue
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ConfigError(f"{name} is not a Fernet key; {MFA_KEY_HINT}") from None
+    url = config.get("PUBLIC_URL", "http://localhost:5000")
+    if not _PUBLIC_URL.fullmatch(url):
+        raise ConfigError(f"PUBLIC_URL must be scheme://host[:port] like https://auth.example.com, got {url!r}")
+
+
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+
+
 def check_production(config):
     """Refuse to run production with debug on or a missing, default or short secret.
 
@@ -310,6 +368,8 @@ def check_production(config):
         raise ConfigError(
             f"SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; {SECRET_HINT}"
         )
+    if not config.get("MFA_ENCRYPTION_KEY"):
+        raise ConfigError(f"MFA_ENCRYPTION_KEY is not set (it encrypts TOTP secrets); {MFA_KEY_HINT}")
 
 
 MAIL_SECURITIES = ("none", "starttls", "tls")
@@ -331,7 +391,7 @@ def check_mail(config):
                           f"('Accounts <no-reply@example.com>'), got {sender!r}")
     if config.get("MAIL_SECURITY", "starttls") not in MAIL_SECURITIES:
         raise ConfigError(f"MAIL_SECURITY must be one of: {', '.join(MAIL_SECURITIES)}")
-    public_url = config.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    public_url = config.get("PUBLIC_URL", "http://localhost:5000")
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", public_url):
         raise ConfigError(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {public_url!r}")
     if production and config["ACCOUNT_EMAIL"] and not host:

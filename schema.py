@@ -56,3 +56,9 @@ def loaded():
 def has_users_table():
     """True if the configured database already has the user table (a first start has none)."""
     return bool(db.one(HAS_USER_TABLE)["n"])
+
+
+def node_not_ready():
+    """Why the database node behind this request must not serve (Galera: not Synced or not
+    Primary), or None; see db.node_not_ready (which also moves the pool off such a node)."""
+    return db.node_not_ready()

@@ -1,8 +1,9 @@
-"""Operator commands for keys and revocation state: `flask --app app keys ...`, `purge-tokens`.
+"""Operator commands for keys and revocation state: `flask --app app keys ...`, `purge-tokens`, `mfa-reset`.
 
 No command ever prints key material or a secret: only key ids, algorithms,
 roles and file paths.
 """
+import logging
 import sys
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import db
-from accounts import dpop, keys, personal_tokens, revocation, tokens
+from accounts import dpop, keys, mfa, personal_tokens, revocation, tokens, users
+
+log = logging.getLogger(__name__)
 
 keys_group = AppGroup("keys", help="Generate, rotate and list the token signing keys.")
 
@@ -117,4 +120,30 @@ def purge_tokens_command():
     click.echo(f"purged {personal} dead personal access tokens and {proofs} expired DPoP proof ids")
 
 
-COMMANDS = [keys_group, purge_tokens_command]
+@click.command("mfa-reset")
+@with_appcontext
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def mfa_reset_command(username, yes):
+    """Remove USERNAME's second factors (app, passkeys, recovery codes) and log them out everywhere.
+
+    For a user who lost their device and their recovery codes: they log in
+    with their password alone afterwards and should set up a factor again.
+    """
+    try:
+        row = users.get_by_name(username)
+        if row is None:
+            _fail(f"no user {username!r}")
+        if not yes and not click.confirm(f"Remove every second factor of {username}?"):
+            _fail("nothing changed")
+        with db.transaction():  # both or neither
+            mfa.reset(row["id"])
+            users.revoke_everything(row["id"])
+    except db.DatabaseUnavailable as exc:
+        _fail(f"cannot reach the database ({exc})")
+    # The security event: who was reset, never anything secret.
+    log.warning("security event: mfa-reset of user %s (%s) by an operator", row["id"], username)
+    click.echo(f"second factors of {username} removed; their tokens are revoked")
+
+
+COMMANDS = [keys_group, purge_tokens_command, mfa_reset_command]

@@ -41,6 +41,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import db
+import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ class UserCache:
                    "socket_timeout": READ_TIMEOUT, "retry": Retry(NoBackoff(), 0)}
         # Named, so that `CLIENT LIST` in redis-cli shows whose subscription it is.
         self.client_name = f"jwt-api-cache-{os.getpid()}-{next(_serial)}"
-        self._subscriber_pool = redis.ConnectionPool.from_url(url, client_name=self.client_name, **options)
-        self._publisher = redis.Redis.from_url(url, **options)
+        # A redis+sentinel:// URL finds the primary through the sentinels at each new connection.
+        self._subscriber_pool = redis_client.connection_pool(url, client_name=self.client_name, **options)
+        self._publisher = redis_client.client(url, **options)
         self.channel = name
         self.ttl = ttl
         self._subscription = None
@@ -144,18 +146,27 @@ class UserCache:
         """Forget here, and tell every subscribed process to (run after the commit)."""
         self.forget(user_id, kind)
         try:
-            # Redis may answer PUBLISH before it has written the message to
-            # every subscriber (the same pass of its event loop); a PING sent
-            # after that answer is served in a later pass. So once PING is
-            # answered, the message sits in every subscriber's socket on this
-            # host, before our response leaves.
-            self._publisher.publish(self.channel, f"{kind or EVERYTHING}:{user_id}")
-            self._publisher.ping()
+            try:
+                self._publish(user_id, kind)
+            except redis.ConnectionError:
+                # Once: a pooled link to a Redis that restarted or lost its
+                # primary role (Sentinel failover) fails at first use; a new
+                # one goes to the current primary. Saying it twice is harmless.
+                self._publish(user_id, kind)
         except redis.RedisError as exc:
             # The write is committed; processes that still hear Redis keep
             # the user's entries until they expire.
             log.error("could not announce a change of user %s to other workers (%s); "
                       "their cached reads expire within %s s", user_id, type(exc).__name__, self.ttl)
+
+    def _publish(self, user_id, kind):
+        # Redis may answer PUBLISH before it has written the message to
+        # every subscriber (the same pass of its event loop); a PING sent
+        # after that answer is served in a later pass. So once PING is
+        # answered, the message sits in every subscriber's socket on this
+        # host, before our response leaves.
+        self._publisher.publish(self.channel, f"{kind or EVERYTHING}:{user_id}")
+        self._publisher.ping()
 
     def _drop(self, full_key):
         entry = self._entries.pop(full_key, None)

@@ -33,11 +33,14 @@ PURGE_REVOKED_TOKENS = "DELETE FROM revoked_token WHERE expires_at < NOW() LIMIT
 def logout(payload: dict, user_id: int) -> None:
     """Revoke the access token `payload` (by jti) and its session, as one transaction."""
     leeway = current_app.config["JWT_LEEWAY"]
-    with db.transaction():
+
+    def revoke():
         db.execute(REVOKE_JTI, (payload["jti"], sessions.utc(payload["exp"] + leeway)))
         cache.changed(user_id)
         if payload.get("fam"):
             sessions.revoke(payload["fam"], user_id)
+    # Re-run whole on a deadlock or Galera certification conflict.
+    db.retrying(revoke)
     maybe_purge()
 
 

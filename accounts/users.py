@@ -114,6 +114,15 @@ def replace_hash(user_id: int, new_hash: str, old_hash: str) -> None:
     db.execute(REPLACE_HASH, (new_hash, user_id, old_hash))
 
 
+USER_TO_LOG_IN = "SELECT id, username, is_admin, token_version FROM user WHERE id = %s"
+
+
+def to_log_in(user_id: int) -> User | None:
+    """The User `user_id` for issuing tokens after a second step or a passkey login, or None."""
+    row = db.one(USER_TO_LOG_IN, (user_id,))
+    return user_from_row(row) if row else None
+
+
 def for_token(user_id: int, jti: str, family_id: str | None) -> dict | None:
     """The user row plus `revoked` (the token's jti or session is revoked), or None."""
     return db.one(USER_FOR_TOKEN, (jti, family_id, user_id))
@@ -142,16 +151,18 @@ def update(user_id: int, username: str | None = None, password: str | None = Non
     """
     params = {"id": user_id, "username": username, "admin": None if admin is None else int(admin),
               "password": None if password is None else passwords.hash_password(password)}
+    def write():
+        db.execute(UPDATE_USER, params)
+        cache.changed(user_id)  # the username is in cached reads too
+        if password is not None or admin is not None:
+            revoke_everything(user_id)
+        if password is not None:
+            events.record("password_changed", user_id)
+        if admin is not None:
+            events.record("admin_changed", user_id, detail="granted" if admin else "removed")
     try:
-        with db.transaction():
-            db.execute(UPDATE_USER, params)
-            cache.changed(user_id)  # the username is in cached reads too
-            if password is not None or admin is not None:
-                revoke_everything(user_id)
-            if password is not None:
-                events.record("password_changed", user_id)
-            if admin is not None:
-                events.record("admin_changed", user_id, detail="granted" if admin else "removed")
+        # One transaction, re-run whole on a deadlock or Galera certification conflict.
+        db.retrying(write)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
             raise Conflict(f"The username '{username}' is taken.", field="username") from None
@@ -164,19 +175,21 @@ def update(user_id: int, username: str | None = None, password: str | None = Non
 
 def revoke_everything(user_id: int) -> None:
     """Revoke every token and session of `user_id`, in one transaction (joins an open one)."""
-    with db.transaction():
+    def write():
         db.execute(BUMP_TOKEN_VERSION, (user_id,))
         sessions.revoke_all(user_id)
+    db.retrying(write)
 
 
 def delete(user_id: int) -> bool:
     """Delete the user and, by cascade, their posts, authors and sessions; False if there was none."""
-    with db.transaction():
-        deleted = db.execute(DELETE_USER, (user_id,)).rowcount
+    def write():
         cache.changed(user_id)
+        deleted = db.execute(DELETE_USER, (user_id,)).rowcount
         if deleted:
             events.record("account_deleted", user_id)  # the event keeps the id, never the name
-    return deleted == 1
+        return deleted
+    return db.retrying(write) == 1
 
 
 # --- what a password-reset token is tied to (accounts/password_reset.py) ------------

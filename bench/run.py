@@ -3,6 +3,7 @@
     make bench                               # 3 rounds of 10 s, memory check
     .venv/bin/python bench/run.py --quick    # 3 rounds of 2 s, no memory check
     .venv/bin/python bench/run.py --scale    # also 10 k vs 1 M rows (loads 1 M; minutes)
+    .venv/bin/python bench/run.py --cluster  # a 3-node Galera cluster, causal reads on/off (bench/cluster.py)
 
 It creates its own database (dropped at the end), starts the service and
 bench/hello.py under identical gunicorn settings (sync, 4 workers, loopback,
@@ -14,6 +15,7 @@ run. Results: a table on stdout and bench/results/<UTC timestamp>.json.
 The exit status is 0 only when every target is met.
 """
 import argparse
+import base64
 import concurrent.futures
 import contextlib
 import datetime
@@ -184,6 +186,7 @@ def server_env(base, database):
         "PYTHON_DOTENV_DISABLED": "1",
         "APP_ENV": "production", "FLASK_DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "MFA_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "DB_HOST": base["DB_HOST"], "DB_PORT": str(base["DB_PORT"]),
         "DB_USER": base["DB_USER"], "DB_PASSWORD": base["DB_PASSWORD"],
         "DB_NAME": database, "DB_SSL_MODE": "disabled",
@@ -414,7 +417,7 @@ def run_rounds(contexts, names, rounds, duration):
             before = hash_ceiling() if name == "auth" else None
             for label in order:
                 _record(results[label][name], runs[label][name][1](duration),
-                        f"round {r + 1}/{rounds} {name}{f' @ {label:,}' if len(contexts) > 1 else ''}")
+                        f"round {r + 1}/{rounds} {name}{f' @ {label:,}' if isinstance(label, int) else f' @ {label}' if len(contexts) > 1 else ''}")
             if before is not None:  # bracketed, like hello
                 shared["ceiling"].append((before + hash_ceiling()) / 2)
     _record(shared["hello"], hello(duration), "closing   hello")
@@ -747,6 +750,9 @@ def parse_args(argv):
                         help="2 s per measurement, no memory or scale phase (for trying the harness)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 100k-request RSS check")
     parser.add_argument("--scale", action="store_true", help="also compare 10k with 1M rows")
+    parser.add_argument("--cluster", action="store_true",
+                        help="only: /rest-auth and a page of posts on a 3-node Galera cluster, causal "
+                             "reads on and off, beside the single server (bench/cluster.py)")
     parser.add_argument("--scale-rows", default=f"{SCALE_SMALL},{SCALE_LARGE}",
                         help="the two row counts --scale compares (10000,1000000)")
     parser.add_argument("--memory-requests", type=int, default=100_000,
@@ -772,6 +778,9 @@ def main(argv=None):
         log(f"warning: load average {load:.1f} on {cores()} cores before starting: "
             "other work competes for the CPU and every figure will be noisy")
     with workspace("bench-") as (base, database, work):
+        if args.cluster:
+            import cluster
+            return cluster.run_cluster(args, base, database, work)
         return _run(args, base, database, work)
 
 

@@ -19,6 +19,8 @@ Blueprints, by the URLs they answer:
   security_events  /users/<id>/events, /events
   personal_tokens  /tokens
   oauth      /introspect, /revoke, /.well-known/oauth-authorization-server
+  mfa        /mfa, /mfa/totp, /mfa/recovery-codes, /auth/mfa, /auth/reauth
+  webauthn   /webauthn/* (passkeys)
 """
 
 
@@ -26,6 +28,7 @@ def register_blueprints(app):
     """Register every blueprint. Add new resources here, one line each."""
     from rest import authors, docs, health, jwks, login, openapi, posts, public, sessions, users
     from rest import oauth, personal_tokens
+    from rest import mfa, webauthn  # second factors (issue 15)
     from rest.inputs import PositiveId
 
     # `<id:name>` in any route: positive integers only, anything else is a 404.
@@ -38,3 +41,5 @@ def register_blueprints(app):
         app.register_blueprint(module.bp)
     app.register_blueprint(personal_tokens.bp)  # /tokens
     app.register_blueprint(oauth.bp)  # /introspect, /revoke, /.well-known/oauth-authorization-server
+    for module in (mfa, webauthn):
+        app.register_blueprint(module.bp)

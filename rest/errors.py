@@ -33,13 +33,15 @@ REALM = 'realm="Login Required"'
 class ApiError(Exception):
     """An error answered to the client as JSON with `status`."""
 
-    def __init__(self, status, description, error=None, field=None, headers=None):
+    def __init__(self, status, description, error=None, field=None, headers=None, extra=None):
         super().__init__(description)
         self.status = status
         self.description = description
         self.error = error or HTTP_STATUS_CODES.get(status, "Error")
         self.field = field
         self.headers = headers or {}
+        # More keys after the contract's own (the second-factor login's mfa_token, methods).
+        self.extra = extra or {}
 
 
 def too_many_requests(retry_after: float) -> ApiError:
@@ -64,11 +66,12 @@ def from_domain(exc: domain.DomainError) -> ApiError:
     return ApiError(status, exc.message, field=exc.field)
 
 
-def error_response(status, error, description, field=None, headers=None):
+def error_response(status, error, description, field=None, headers=None, extra=None):
     """Build the JSON error response; the only place that does."""
     body = {"status_code": status, "error": error, "description": description}
     if field is not None:
         body["field"] = field
+    body.update(extra or {})
     response = jsonify(body)
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -77,7 +80,7 @@ def error_response(status, error, description, field=None, headers=None):
 
 
 def _api_error(exc):
-    return error_response(exc.status, exc.error, exc.description, exc.field, exc.headers)
+    return error_response(exc.status, exc.error, exc.description, exc.field, exc.headers, exc.extra)
 
 
 def _domain_error(exc):
@@ -93,11 +96,8 @@ def _http_error(exc):
 def _database_unavailable(exc):
     log.warning("database unavailable: %s", exc)
     retry = str(current_app.config["DB_RETRY_AFTER"])
-    return error_response(
-        503, "Service Unavailable",
-        "The database is unavailable. Retry shortly.",
-        headers={"Retry-After": retry},
-    )
+    # Each kind of DatabaseUnavailable says what the client should know (db.WriteConflict, db.OutcomeUnknown).
+    return error_response(503, "Service Unavailable", exc.client_message, headers={"Retry-After": retry})
 
 
 def _unexpected(exc):

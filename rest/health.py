@@ -16,12 +16,18 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Readiness: the database answers and holds the schema (one query); else 503."""
+    """Readiness: the database answers, holds the schema and (Galera) is Synced and Primary; else 503."""
     if not schema.loaded():  # DatabaseUnavailable -> 503 + Retry-After
         raise ApiError(
             503, "The database schema is not loaded: run `flask --app app init-db`.",
             headers={"Retry-After": str(current_app.config["DB_RETRY_AFTER"])},
         )
+    # Galera: a node that is joining, donating or outside the primary component answers
+    # queries it must not (stale or refused); not ready until it is Synced and Primary.
+    reason = schema.node_not_ready()
+    if reason is not None:
+        raise ApiError(503, f"Not ready: {reason}.",
+                       headers={"Retry-After": str(current_app.config["DB_RETRY_AFTER"])})
     return no_store(jsonify(status="ready"))
 
 

@@ -131,7 +131,8 @@ def user_id_arg():
 
 # --- login credentials ----------------------------------------------------------------
 
-LOGIN_FIELDS = ("username", "password")
+# "otp": a one-step login of an account with TOTP (rest/factors.py).
+LOGIN_FIELDS = ("username", "password", "otp")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -173,6 +174,19 @@ def login_credentials():
         return None, None, True
     raise ApiError(415, "Send HTTP Basic credentials, a form or a JSON body "
                         "with 'username' and 'password'.")
+
+
+def login_otp():
+    """The TOTP code a login body carries ("otp", JSON or form), or None; 400 if not a string.
+
+    Call after credentials_from_json() or login_credentials(), which already
+    refused unknown fields and bodies of other types.
+    """
+    if request.mimetype in FORM_TYPES:
+        return optional_string(request.form, "otp", 16)
+    if request.is_json:
+        return optional_string(json_object(), "otp", 16)
+    return None
 
 
 class PositiveId(BaseConverter):

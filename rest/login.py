@@ -2,6 +2,9 @@
 
 - POST /auth: a JSON body {username, password} -> the token body (Flask-JWT's
   `access_token`, plus a refresh token); a failure is Flask-JWT's exact 401.
+  An account with a second factor answers 401 with `mfa_required` and an
+  `mfa_token` for POST /auth/mfa, or takes {username, password, otp} in one
+  step (rest/factors.py).
 - POST /login: HTTP Basic (the library tutorial), an HTML form (the login-form
   tutorial, and our page without JavaScript) or JSON -> the same body plus
   `token`, the key those tutorials read. A failure is 401 (not the form
@@ -15,11 +18,11 @@
 from flask import Blueprint, jsonify, render_template, request
 
 from accounts import auth
-from rest import inputs, rate_limits
+from rest import factors, inputs, rate_limits
 from rest.errors import ApiError
 from rest.middleware import login_failed
 from rest.responses import no_store
-from rest.token_auth import current_user, token_body, token_required
+from rest.token_auth import current_user, token_required
 
 bp = Blueprint("login", __name__)
 
@@ -40,7 +43,7 @@ def create_token():
     user = auth.authenticate(*inputs.credentials_from_json(), address=rate_limits.client_ip())
     if user is None:
         raise invalid_credentials()
-    return no_store(jsonify(token_body(user)))
+    return no_store(jsonify(factors.password_login(user, inputs.login_otp())))
 
 
 @bp.post("/login")
@@ -54,7 +57,7 @@ def login():
         if basic:
             error.headers["WWW-Authenticate"] = BASIC_CHALLENGE
         raise error
-    body = token_body(user)
+    body = factors.password_login(user, None if basic else inputs.login_otp())
     body["token"] = body["access_token"]
     return no_store(jsonify(body))
 

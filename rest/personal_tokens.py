@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, jsonify, url_for
 from accounts import personal_tokens, users
 from rest import inputs
 from rest.errors import ApiError
+from rest.factors import recent_auth_required
 from rest.responses import no_content, no_store, utc_iso
 from rest.token_auth import current_user, token_required
 
@@ -54,6 +55,7 @@ def _name(body) -> str:
 
 @bp.post("/tokens")
 @token_required
+@recent_auth_required  # a token that outlives the session is minted only after a recent login
 def create_token():
     """Create a personal access token for the caller; the token is in this response only."""
     body = inputs.json_object()

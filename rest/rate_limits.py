@@ -125,6 +125,9 @@ def _limiter(app):
     if uri.startswith(("redis", "rediss")):
         # A Redis that hangs must not hang logins: fail over to memory quickly.
         options.update(socket_connect_timeout=1, socket_timeout=1)
+    if uri.startswith("redis+sentinel"):
+        # The same bound for asking the sentinels which server is the primary.
+        options["sentinel_kwargs"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
     config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     return Limiter(
         client_ip, app=app, storage_uri=uri, storage_options=options,

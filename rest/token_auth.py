@@ -15,7 +15,7 @@ from functools import wraps
 from flask import current_app, g, request
 from werkzeug.local import LocalProxy
 
-from accounts import auth, personal_tokens, sessions, tokens
+from accounts import auth, personal_tokens, session_auth, sessions, tokens
 from accounts.users import User
 from rest import dpop_proofs, scopes
 from rest.errors import REALM, ApiError, invalid_token
@@ -146,23 +146,29 @@ def token_required(view):
     return wrapper
 
 
-def token_body(user: User, family: sessions.Family | None = None) -> dict:
+def token_body(user: User, family: sessions.Family | None = None, amr: list[str] | None = None) -> dict:
     """The JSON body of every token response: an access and a refresh token.
 
     Without `family` this starts a new session (a refresh family row, see
-    accounts/sessions.py) seen from this request's user agent and address;
-    POST /refresh passes the family it just rotated. Both tokens carry the
-    family id (`fam`) so logout can revoke the session; the refresh token
-    expires with its family, and so at the latest does the access token.
+    accounts/sessions.py) seen from this request's user agent and address,
+    authenticated by `amr` (default ["pwd"]) now; POST /refresh passes the
+    family it just rotated, whose amr and auth_time are kept
+    (accounts/session_auth.py). Both tokens carry the family id (`fam`) so
+    logout can revoke the session; the access token also carries `amr` and
+    `auth_time`; the refresh token expires with its family, and so at the
+    latest does the access token.
     """
     jkt = dpop_proofs.token_request_key()  # before anything is written: a bad proof issues nothing
     if family is None:
         family = sessions.start(user.id, request.headers.get("User-Agent"), request.remote_addr)
+        how = session_auth.record(family.id, amr or ["pwd"])
+    else:
+        how = session_auth.claims(family.id) or {}  # a session from before amr: none
     now = int(time.time())
     ttl = max(1, min(current_app.config["JWT_ACCESS_TTL"], family.exp - now))
     bound = {"cnf": {"jkt": jkt}} if jkt else {}  # RFC 9449: both tokens bound to the proof's key
     return {
-        "access_token": tokens.issue(user, tokens.ACCESS, ttl, fam=family.id, **bound),
+        "access_token": tokens.issue(user, tokens.ACCESS, ttl, fam=family.id, **how, **bound),
         "token_type": "DPoP" if jkt else "Bearer",
         "expires_in": ttl,
         "refresh_token": tokens.issue(user, tokens.REFRESH, family.exp - now,

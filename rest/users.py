@@ -11,9 +11,9 @@ exactly like an id that does not exist, so ids reveal nothing.
 """
 from flask import Blueprint, current_app, jsonify, url_for
 
-from accounts import auth, email_addresses, email_verification, emails, users, validation
+from accounts import auth, email_addresses, email_verification, emails, mfa, users, validation
 from accounts.errors import Forbidden, NotFound, RuleBroken
-from rest import inputs, pagination, rate_limits
+from rest import factors, inputs, pagination, rate_limits
 from rest.errors import ApiError
 from rest.responses import no_content, utc_iso
 from rest.token_auth import current_user, token_required
@@ -123,8 +123,10 @@ def list_users():
 @bp.get("/users/<id:user_id>")
 @token_required
 def get_user(user_id):
-    """One user: the caller's own row, or any row for an admin."""
-    return jsonify(user_json(_target(user_id), current_user.is_admin, emails.get(user_id)))
+    """One user: the caller's own row, or any row for an admin, with which second factors are on."""
+    body = user_json(_target(user_id), current_user.is_admin, emails.get(user_id))
+    body["mfa"] = mfa.summary(user_id)  # what is on, never a secret
+    return jsonify(body)
 
 
 # --- changing ---------------------------------------------------------------------------
@@ -189,6 +191,8 @@ def update_user(user_id):
     with registrations (a 409 tells whether a name is taken).
     """
     changes, email = _changes(_target(user_id))
+    if changes["password"] is not None:
+        factors.require_recent_auth()  # a password change is a step-up operation
     row = email_verification.change_account(user_id, changes, email)
     return jsonify(user_json(row, current_user.is_admin, emails.get(user_id)))
 

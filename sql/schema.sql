@@ -124,6 +124,99 @@ CREATE TABLE IF NOT EXISTS dpop_replay (
   KEY ix_dpop_replay_expires (expires_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Second factors (issue 15). Each table is owned by one module in accounts/.
+-- mfa_totp (accounts/totp.py): the user's authenticator-app secret, encrypted
+-- with MFA_ENCRYPTION_KEY. confirmed_at NULL: enrollment started, not yet on.
+-- last_step: the last accepted 30-s time step; that step and older are refused.
+CREATE TABLE IF NOT EXISTS mfa_totp (
+  user_id       INT UNSIGNED NOT NULL,
+  secret        VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  confirmed_at  DATETIME     NULL,
+  last_step     BIGINT       NULL,
+  created       DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (user_id),
+  CONSTRAINT fk_mfa_totp_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- mfa_recovery_code (accounts/recovery_codes.py): SHA-256 of each one-time code.
+CREATE TABLE IF NOT EXISTS mfa_recovery_code (
+  id         INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  user_id    INT UNSIGNED NOT NULL,
+  code_hash  CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  used_at    DATETIME     NULL,
+  created    DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  UNIQUE KEY uq_mfa_recovery_code (user_id, code_hash),
+  CONSTRAINT fk_mfa_recovery_code_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- mfa_challenge (accounts/mfa.py): a login waiting for its second step. The
+-- client holds the mfa_token; only its SHA-256 is stored. Single use, short-lived.
+CREATE TABLE IF NOT EXISTS mfa_challenge (
+  token_hash  CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  user_id     INT UNSIGNED NOT NULL,
+  first_amr   VARCHAR(16)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  failures    INT UNSIGNED NOT NULL DEFAULT 0,
+  expires_at  DATETIME     NOT NULL,
+  used_at     DATETIME     NULL,
+  PRIMARY KEY (token_hash),
+  KEY ix_mfa_challenge_expires (expires_at),
+  CONSTRAINT fk_mfa_challenge_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- mfa_failure (accounts/mfa.py): failed second steps per account, the same
+-- growing delay as failed passwords, kept apart so a right password never clears it.
+CREATE TABLE IF NOT EXISTS mfa_failure (
+  user_id         INT UNSIGNED NOT NULL,
+  failures        INT UNSIGNED NOT NULL DEFAULT 0,
+  failed_since    DATETIME     NULL,
+  last_failed_at  DATETIME     NULL,
+  PRIMARY KEY (user_id),
+  CONSTRAINT fk_mfa_failure_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- session_auth (accounts/session_auth.py): how a session's user proved who
+-- they are (amr, e.g. "pwd otp") and when (auth_time, epoch s). Refresh copies
+-- them into every new access token; only POST /auth/reauth moves auth_time.
+CREATE TABLE IF NOT EXISTS session_auth (
+  family_id  CHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  amr        VARCHAR(64)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  auth_time  BIGINT       NOT NULL,
+  PRIMARY KEY (family_id),
+  CONSTRAINT fk_session_auth_family FOREIGN KEY (family_id) REFERENCES refresh_family (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- webauthn_credential (accounts/passkeys.py): a user's passkeys. sign_count is
+-- the authenticator's counter; an assertion must move it forward (unless both are 0).
+CREATE TABLE IF NOT EXISTS webauthn_credential (
+  id             INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  user_id        INT UNSIGNED NOT NULL,
+  credential_id  VARBINARY(255) NOT NULL,
+  public_key     BLOB           NOT NULL,
+  sign_count     BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  name           VARCHAR(64)    NOT NULL,
+  transports     VARCHAR(255)   CHARACTER SET ascii COLLATE ascii_bin NULL,
+  created        DATETIME       NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  last_used      DATETIME       NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY uq_webauthn_credential_id (credential_id),
+  KEY ix_webauthn_credential_user (user_id),
+  CONSTRAINT fk_webauthn_credential_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- webauthn_challenge (accounts/passkeys.py): a challenge handed to a browser,
+-- found again from the clientDataJSON it signed; single use and short-lived.
+-- user_id NULL: a passkey login (discoverable credentials).
+CREATE TABLE IF NOT EXISTS webauthn_challenge (
+  challenge   VARBINARY(64) NOT NULL,
+  user_id     INT UNSIGNED NULL,
+  purpose     VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  expires_at  DATETIME     NOT NULL,
+  PRIMARY KEY (challenge),
+  KEY ix_webauthn_challenge_expires (expires_at),
+  CONSTRAINT fk_webauthn_challenge_user FOREIGN KEY (user_id) REFERENCES user (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 -- Account email (issue 14). `email` is the verified address: unique (the
 -- collation compares it without case) and the only one password resets are
 -- sent to. `pending_email` is an address given at registration or by a

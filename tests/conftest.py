@@ -27,7 +27,8 @@ from support import (  # noqa: E402
     app_config, bearer, create_database, drop_database, server_config, start_live_server, stop_live_server,
 )
 
-TABLES_IN_DELETE_ORDER = ["mail_outbox", "security_event", "dpop_replay", "revoked_token", "refresh_family", "post", "author", "user"]
+TABLES_IN_DELETE_ORDER = ["mail_outbox", "security_event", "revoked_token", "refresh_family", "post", "author",
+                          "user", "dpop_replay", "webauthn_challenge"]  # the last two: rows with no user to cascade from
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ from bench.jsonhttp import call, timed_call  # noqa: F401  (one JSON client for 
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + "x" * 40
+# A well-formed Fernet key (32 bytes, base64url) for TOTP secrets: production requires one.
+MFA_KEY = "m" * 43 + "="
 
 
 def server_config(name=None):
@@ -84,7 +86,7 @@ def app_config(database, **overrides):
     config = server_config(database)
     # Throttling off by default so tests are not rate limited; its own tests enable it.
     config.update({"APP_ENV": "test", "TESTING": True, "SECRET_KEY": SECRET,
-                   "RATELIMIT_ENABLED": False})
+                   "MFA_ENCRYPTION_KEY": MFA_KEY, "RATELIMIT_ENABLED": False})
     config.update(overrides)
     return config
 
@@ -194,8 +196,8 @@ class Gunicorn:
 
     database = None  # set by start_live_server, which owns one
 
-    def __init__(self, directory, env, workers=2, app_spec=None):
-        self.port = free_port()
+    def __init__(self, directory, env, workers=2, app_spec=None, port=None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Nothing from the developer's shell or .env: only what is set here.
         documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
@@ -203,7 +205,8 @@ class Gunicorn:
         base = {k: v for k, v in os.environ.items()
                 if k not in documented and not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_"))}
         base.update({"PYTHON_DOTENV_DISABLED": "1",
-                     "APP_ENV": "test", "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": "false",
+                     "APP_ENV": "test", "SECRET_KEY": SECRET, "MFA_ENCRYPTION_KEY": MFA_KEY,
+                     "RATELIMIT_ENABLED": "false",
                      "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(workers),
                      "PYTHONUNBUFFERED": "1"})
         base.update({k: str(v) for k, v in env.items()})
@@ -251,11 +254,14 @@ class Gunicorn:
                 pass
 
 
-def start_live_server(tmp_dir, seed=True, **env_overrides):
-    """Create a database (seeded unless told) and start gunicorn on it, ready; call stop_live_server."""
+def start_live_server(tmp_dir, seed=True, port=None, **env_overrides):
+    """Create a database (seeded unless told) and start gunicorn on it, ready; call stop_live_server.
+
+    `port`: listen there (e.g. one PUBLIC_URL already names) instead of on a free one.
+    """
     database = create_database(prefix="test_live", seed=seed)
     try:
-        server = Gunicorn(tmp_dir, {**server_config(database), **env_overrides})
+        server = Gunicorn(tmp_dir, {**server_config(database), **env_overrides}, port=port)
     except BaseException:
         drop_database(database)
         raise
@@ -272,3 +278,17 @@ def stop_live_server(server):
     """Stop the gunicorn start_live_server started and drop its database."""
     server.stop()
     drop_database(server.database)
+
+
+def clear_of_a_totp_step_edge(margin=3.0):
+    """Sleep, if needed, until at least `margin` seconds from either edge of a 30-s TOTP step.
+
+    Tests compute a code for "the previous step" or "now" and then send it; a
+    step boundary crossed in between would shift the window under them.
+    """
+    into = time.time() % 30
+    if into < margin:
+        time.sleep(margin - into)
+    elif into > 30 - margin:
+        time.sleep(30 - into + margin)
+

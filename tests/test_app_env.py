@@ -4,7 +4,7 @@ import pytest
 import app as app_module
 import config
 import db
-from support import ROOT, drop_database
+from support import MFA_KEY, ROOT, drop_database
 
 STRONG = "s" * 48
 
@@ -19,7 +19,7 @@ def test_any_other_app_env_is_refused_in_one_line(name):
 
 @pytest.mark.parametrize("name", config.APP_ENVS)
 def test_the_three_names_start(name):
-    app = app_module.create_app(env={"APP_ENV": name, "SECRET_KEY": STRONG})
+    app = app_module.create_app(env={"APP_ENV": name, "SECRET_KEY": STRONG, "MFA_ENCRYPTION_KEY": MFA_KEY})
     assert app.config["APP_ENV"] == name
 
 

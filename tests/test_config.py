@@ -10,10 +10,11 @@ import config
 from support import ROOT
 
 STRONG = "s" * 48
+MFA_KEY = "m" * 43 + "="  # a well-formed Fernet key (32 bytes, base64url)
 
 
 def _production(**env):
-    values = {"APP_ENV": "production", "SECRET_KEY": STRONG}
+    values = {"APP_ENV": "production", "SECRET_KEY": STRONG, "MFA_ENCRYPTION_KEY": MFA_KEY}
     values.update(env)
     return config.from_env(values)
 

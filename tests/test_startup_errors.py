@@ -15,6 +15,7 @@ FLASK = str(ROOT / ".venv" / "bin" / "flask")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 STRONG = "k" * 48
+MFA_KEY = "m" * 43 + "="  # production requires one (a well-formed Fernet key)
 
 
 def _env(**settings):
@@ -23,7 +24,7 @@ def _env(**settings):
                   if line and not line.startswith("#") and "=" in line}
     env = {k: v for k, v in os.environ.items() if k not in documented and not k.startswith("FLASK_")}
     env.update({"PYTHON_DOTENV_DISABLED": "1", "FLASK_APP": "app", "APP_ENV": "development",
-                "SECRET_KEY": STRONG})
+                "SECRET_KEY": STRONG, "MFA_ENCRYPTION_KEY": MFA_KEY})
     env.update({k: str(v) for k, v in server_config("jwt_api_never_created").items()})
     env.update(settings)
     return env

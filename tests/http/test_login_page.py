@@ -106,26 +106,28 @@ def test_login_page_has_a_strict_csp_and_no_inline_code(client, path):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     page = parse(response.get_data(as_text=True))
     assert page.inline_scripts == 0 and page.inline_styles == 0 and page.handlers == []
-    assert page.scripts == ["/static/login.js"]
+    assert page.scripts == ["/static/webauthn.js", "/static/login.js", "/static/account.js"]
     assert page.styles == ["/static/login.css"]
     assert not re.search(r"javascript:", response.get_data(as_text=True), re.I)
 
 
 def test_the_form_posts_username_and_password_to_login(client):
     page = parse(client.get("/login").get_data(as_text=True))
-    assert len(page.forms) == 1
+    # The other forms (second step, account) are script-only: no action, no named inputs.
+    assert [f for f in page.forms if "action" in f] == [page.forms[0]]
     form = page.forms[0]
     assert form["action"] == "/login" and form["method"].lower() == "post"
     assert form["data-rest-auth"] == "/rest-auth"
-    assert [i["name"] for i in page.inputs] == ["username", "password"]
-    assert page.inputs[1]["type"] == "password"
+    named = [i for i in page.inputs if "name" in i]
+    assert [i["name"] for i in named] == ["username", "password"]
+    assert named[1]["type"] == "password"
 
 
 def test_the_form_works_without_javascript(client, make_user):
     """A browser without JS posts the form as application/x-www-form-urlencoded."""
     make_user("alice", PASSWORD)
     page = parse(client.get("/login").get_data(as_text=True))
-    fields = {i["name"]: ("alice" if i["name"] == "username" else PASSWORD) for i in page.inputs}
+    fields = {i["name"]: ("alice" if i["name"] == "username" else PASSWORD) for i in page.inputs if "name" in i}
     response = client.post(page.forms[0]["action"], data=fields)
     assert response.status_code == 200
     assert response.get_json()["token"]
@@ -134,6 +136,7 @@ def test_the_form_works_without_javascript(client, make_user):
 
 @pytest.mark.parametrize("asset, mimetype", [
     ("/static/login.js", "text/javascript"), ("/static/login.css", "text/css"),
+    ("/static/account.js", "text/javascript"), ("/static/webauthn.js", "text/javascript"),
 ])
 def test_static_assets_are_served(client, asset, mimetype):
     response = client.get(asset)

@@ -196,5 +196,6 @@ def test_production_refuses_debug_and_weak_keys(env, message):
 
 
 def test_production_starts_with_a_strong_key_and_debug_off():
-    app = app_module.create_app(env={"APP_ENV": "production", "SECRET_KEY": STRONG_SECRET})
+    app = app_module.create_app(env={"APP_ENV": "production", "SECRET_KEY": STRONG_SECRET,
+                                     "MFA_ENCRYPTION_KEY": "m" * 43 + "="})
     assert app.debug is False

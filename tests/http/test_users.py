@@ -117,7 +117,7 @@ def test_a_user_reads_themselves(client, alice):
     response = client.get(f"/users/{alice['id']}", headers=alice["headers"])
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"id", "username", "created"}
+    assert set(body) == {"id", "username", "created", "mfa"}
     assert body["id"] == alice["id"]
 
 
