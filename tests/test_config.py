@@ -133,8 +133,8 @@ def test_account_email_default(env, on):
 
 @pytest.mark.parametrize("env, message", [
     ({"MAIL_SECURITY": "ssl"}, "MAIL_SECURITY must be one of: none, starttls, tls"),
-    ({"PUBLIC_URL": "accounts.example.com"}, "PUBLIC_URL must be an http"),
-    ({"PUBLIC_URL": "https://accounts.example.com/#x"}, "PUBLIC_URL must be an http"),
+    ({"PUBLIC_URL": "accounts.example.com"}, "PUBLIC_URL must be scheme://host"),
+    ({"PUBLIC_URL": "https://accounts.example.com/#x"}, "PUBLIC_URL must be scheme://host"),
     ({"PUBLIC_URL": "http://accounts.example.com"}, "reset links must use https:// in production"),
     ({"MAIL_FROM": "no-reply@example.com\r\nBcc: eve@example.net"}, "MAIL_FROM must be one address"),
     ({"MAIL_FROM": "nobody"}, "MAIL_FROM must be one address"),
