@@ -134,11 +134,20 @@ def create(username: str, password: str, admin: bool = False) -> UserRow:
     The unique index decides duplicates, so racing requests give one row and
     Conflict for the rest. Raises Conflict when the name is taken.
     """
+    taken = Conflict(f"The username '{username}' is taken.", field="username")
     try:
         result = db.execute(INSERT_USER, (username, passwords.hash_password(password), admin))
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
-            raise Conflict(f"The username '{username}' is taken.", field="username") from None
+            raise taken from None
+        raise
+    except db.WriteConflict:
+        # On Galera a registration of the same name committed on another node
+        # aborts ours at certification (1213), on every retry while the race
+        # lasts; the server rolled ours back, so if the name exists now, it
+        # is someone else's: the answer is the 409 a single server gives.
+        if get_by_name(username) is not None:
+            raise taken from None
         raise
     return get(result.lastrowid)
 
