@@ -10,7 +10,7 @@ hold the winner's row.
 import pytest
 
 import db
-from accounts import users
+from accounts import email_verification, users
 from accounts.errors import Conflict
 
 
@@ -39,3 +39,17 @@ def test_a_conflict_with_no_winner_stays_a_503(app, monkeypatch):
         with pytest.raises(db.WriteConflict):
             users.create("carol", "correct-horse-battery")
         assert users.get_by_name("carol") is None
+
+
+def test_registration_whose_commit_lost_the_race_is_a_409(app, make_user, monkeypatch):
+    """The same race when the conflict surfaces at COMMIT (registration with an email is one transaction)."""
+    make_user("dave")
+
+    def conflicting(fn, *args, **kwargs):
+        raise db.WriteConflict("certification failure at commit on each of 4 attempts")
+    monkeypatch.setattr(db, "retrying", conflicting)
+    with app.app_context():
+        with pytest.raises(Conflict):
+            email_verification.create_account("dave", "correct-horse-battery", "dave@example.com")
+        with pytest.raises(db.WriteConflict):
+            email_verification.create_account("erin", "correct-horse-battery")
