@@ -83,6 +83,7 @@ def when_ready(server):
     for host, port in (a for a in server.cfg.address if isinstance(a, tuple)):
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         server.log.info("serving %s/  (API docs: %s/docs)", base, base)
-    if application.config["APP_ENV"] == "development":
+    # bench/ serves its bare hello app with this file too: it has no APP_ENV.
+    if getattr(application, "config", {}).get("APP_ENV") == "development":
         server.log.info("demo logins (sql/seed.sql, development only): roy / roy, "
                         "alice / alice-demo-password, admin / admin-demo-password")
