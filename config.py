@@ -6,6 +6,7 @@ exist only for development and tests; `check_production()` refuses them.
 import email.utils
 import os
 import re
+import ssl
 
 from dotenv import load_dotenv
 
@@ -181,6 +182,9 @@ def from_env(env=None):
         "MAIL_PASSWORD": _str(env, "MAIL_PASSWORD", ""),
         "MAIL_FROM": _str(env, "MAIL_FROM", "no-reply@localhost"),
         "MAIL_TIMEOUT": _int(env, "MAIL_TIMEOUT", 10, minimum=1),
+        # PEM file of the CAs that may sign the SMTP server's certificate (starttls
+        # and tls); empty: the system's CAs. The host name is always checked.
+        "MAIL_CA_FILE": _str(env, "MAIL_CA_FILE", ""),
         # Retries while the server is down: 1, 2, 4... s up to MAIL_RETRY_MAX, for MAIL_GIVE_UP_AFTER s.
         "MAIL_RETRY_MAX": _int(env, "MAIL_RETRY_MAX", 300, minimum=1),
         "MAIL_GIVE_UP_AFTER": _int(env, "MAIL_GIVE_UP_AFTER", 24 * 3600, minimum=1),
@@ -391,6 +395,7 @@ def check_mail(config):
                           f"('Accounts <no-reply@example.com>'), got {sender!r}")
     if config.get("MAIL_SECURITY", "starttls") not in MAIL_SECURITIES:
         raise ConfigError(f"MAIL_SECURITY must be one of: {', '.join(MAIL_SECURITIES)}")
+    _check_mail_transport(config, production)
     public_url = config.get("PUBLIC_URL", "http://localhost:5000")  # its form: _check_mfa()
     if production and config["ACCOUNT_EMAIL"] and not host:
         raise ConfigError("ACCOUNT_EMAIL is on but MAIL_HOST is not set: set MAIL_HOST "
@@ -399,6 +404,24 @@ def check_mail(config):
     if production and config["ACCOUNT_EMAIL"] and not public_url.startswith("https://") and not loopback:
         raise ConfigError(f"PUBLIC_URL is {public_url!r}: reset links must use https:// in production "
                           "(plain http only for 127.0.0.1 or localhost)")
+
+
+def _check_mail_transport(config, production):
+    """MAIL_CA_FILE must load; production never sends the SMTP password in clear over the network."""
+    ca_file = config.get("MAIL_CA_FILE", "")
+    if ca_file:
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"MAIL_CA_FILE={ca_file!r} is not a readable PEM file of CA certificates "
+                              f"({type(exc).__name__}): fix the path or leave it empty for the "
+                              "system's CAs") from None
+    host = config.get("MAIL_HOST", "")
+    loopback = host in ("localhost", "127.0.0.1", "::1")
+    if (production and host and not loopback and config.get("MAIL_USERNAME")
+            and config.get("MAIL_SECURITY", "starttls") == "none"):
+        raise ConfigError("MAIL_USERNAME is set with MAIL_SECURITY=none: the SMTP password would cross "
+                          "the network in clear; set MAIL_SECURITY=starttls or tls")
 
 
 def refuse_busy_address(host, port):

@@ -8,7 +8,10 @@ accounts/email_addresses.py, so nothing a user typed can add a header or a
 recipient.
 
 Delivery: MAIL_HOST set -> smtplib (MAIL_SECURITY none | starttls | tls,
-optional login). MAIL_HOST empty (development and tests only; production
+optional login). With starttls and tls the server's certificate is verified
+(the system's CAs, or MAIL_CA_FILE's; the host name always): a server that
+is not trusted, or one that does not offer STARTTLS when asked, gets nothing,
+neither the message nor the login, and the row is retried. MAIL_HOST empty (development and tests only; production
 refuses it while ACCOUNT_EMAIL is on) -> the message is written to the log,
 links included, so a developer running `make run` can follow them.
 """
@@ -78,6 +81,11 @@ def deliver(message):
             if config["MAIL_USERNAME"]:
                 smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
             smtp.send_message(message)
+    except ssl.SSLCertVerificationError as exc:
+        # Before any SMTP command crossed: fix the settings (or the server), the row waits.
+        raise TransientFailure(f"TLS: the certificate of {config['MAIL_HOST']} is not trusted "
+                               f"({exc.verify_message.rstrip('.')}); check MAIL_HOST and MAIL_CA_FILE",
+                               unreachable=True) from None
     except smtplib.SMTPAuthenticationError as exc:
         # Our settings are wrong, not the message: keep it until they are fixed.
         raise TransientFailure(f"SMTP login refused ({exc.smtp_code}): check MAIL_USERNAME and "
@@ -95,15 +103,29 @@ def deliver(message):
         raise TransientFailure(f"{type(exc).__name__}: {exc}") from None
 
 
+def tls_context(config):
+    """The context every TLS connection to the SMTP server uses: certificate and host name verified.
+
+    Trusted: the CAs in MAIL_CA_FILE when set (a private CA), else the system's.
+    """
+    return ssl.create_default_context(cafile=config.get("MAIL_CA_FILE") or None)
+
+
 def _connect(config):
+    """An SMTP connection, inside TLS unless MAIL_SECURITY=none; nothing but EHLO is sent before it."""
     host, port, timeout = config["MAIL_HOST"], config["MAIL_PORT"], config["MAIL_TIMEOUT"]
     security = config["MAIL_SECURITY"]
     if security == "tls":
-        return smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+        return smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls_context(config))
     smtp = smtplib.SMTP(host, port, timeout=timeout)
     if security == "starttls":
         try:
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=tls_context(config))
+        except smtplib.SMTPNotSupportedError:
+            smtp.close()
+            # Never fall back to clear text: that is what an attacker stripping STARTTLS wants.
+            raise TransientFailure(f"{host} does not offer STARTTLS (MAIL_SECURITY=starttls): "
+                                   "nothing sent in clear", unreachable=True) from None
         except BaseException:
             smtp.close()
             raise

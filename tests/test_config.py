@@ -149,6 +149,32 @@ def test_public_url_in_production_is_https_or_loopback(url):
     config.validate(_production(MAIL_HOST="smtp.example.com", PUBLIC_URL=url))
 
 
+
+# --- mail transport security (issue 14: MAIL_CA_FILE, no password in clear) ---------
+
+@pytest.mark.parametrize("content", [None, b"not a certificate\n"])
+def test_mail_ca_file_must_load(tmp_path, content):
+    path = tmp_path / "ca.pem"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(config.ConfigError, match=r"^MAIL_CA_FILE='.*ca\.pem' is not a readable PEM file"):
+        config.validate(_production(MAIL_HOST="smtp.example.com", MAIL_CA_FILE=str(path)))
+
+
+def test_production_refuses_the_smtp_password_in_clear():
+    with pytest.raises(config.ConfigError, match="set MAIL_SECURITY=starttls or tls"):
+        config.validate(_production(MAIL_HOST="smtp.example.com", MAIL_SECURITY="none",
+                                    MAIL_USERNAME="mailer", MAIL_PASSWORD="pw"))
+
+
+@pytest.mark.parametrize("env", [
+    {"MAIL_HOST": "127.0.0.1", "MAIL_SECURITY": "none", "MAIL_USERNAME": "mailer"},  # a local relay
+    {"MAIL_HOST": "smtp.example.com", "MAIL_SECURITY": "none"},                     # no login
+    {"MAIL_HOST": "smtp.example.com", "MAIL_SECURITY": "tls", "MAIL_USERNAME": "mailer"},
+])
+def test_mail_transport_settings_that_start(env):
+    config.validate(_production(**env))
+
 # --- where rate-limit counts live, and how gunicorn runs (docs/security.md) ---
 
 @pytest.mark.parametrize("env, uri", [
