@@ -213,3 +213,21 @@ def test_account_email_off_records_but_queues_nothing(make_app, make_user):
     assert client.post("/auth/mfa", json={"mfa_token": token, "recovery_code": codes[0]}).status_code == 200
     assert ("recovery_code_used", "9 left") in kinds(app, user["id"])
     assert query(app, "SELECT id FROM mail_outbox") == []
+
+
+@pytest.mark.parametrize("reason, words", [
+    ("totp_disabled", "The authenticator app of your account was just turned off."),
+    ("passkey_removed", "A passkey was just removed from your account."),
+    ("mfa_reset", "An operator just removed every second factor of your account"),
+])
+@pytest.mark.parametrize("left", [True, False])
+def test_each_factor_removed_mail_says_what_and_what_is_left(mail_app, reason, words, left):
+    from accounts import mail_sender
+    with mail_app.app_context():
+        message = mail_sender.factor_removed({"to": "alice@example.test", "username": "alice",
+                                              "reason": reason, "left": left})
+    for part in (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()):
+        flat = " ".join(part.split())
+        assert words in flat and "Hello alice," in flat
+        assert ("still has another second factor" in flat) is left
+        assert ("logs in with its password alone" in flat) is not left
