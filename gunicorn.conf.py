@@ -79,12 +79,10 @@ def post_worker_init(worker):
 
 def when_ready(server):
     """Say where the service answers (make run's last words), and the demo logins in development."""
-    import sys
-
     application = server.app.wsgi()  # preloaded: the app the workers run
     for host, port in (a for a in server.cfg.address if isinstance(a, tuple)):
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-        print(f"serving {base}/  (API docs: {base}/docs)", file=sys.stderr, flush=True)
+        server.log.info("serving %s/  (API docs: %s/docs)", base, base)
     if application.config["APP_ENV"] == "development":
-        print("demo logins (sql/seed.sql, development only): roy / roy, alice / alice-demo-password, "
-              "admin / admin-demo-password", file=sys.stderr, flush=True)
+        server.log.info("demo logins (sql/seed.sql, development only): roy / roy, "
+                        "alice / alice-demo-password, admin / admin-demo-password")

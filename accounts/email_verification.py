@@ -69,11 +69,21 @@ def resource_fields(user_id):
 
 
 def create_account(username, password, address=None):
-    """users.create() and, when `address` is given, set_address(), as one transaction; the user row."""
-    with db.transaction():
-        row = users.create(username, password)
-        if address is not None:
-            set_address(row["id"], username, address)
+    """users.create() and, when `address` is given, set_address(), as one transaction; the user row.
+
+    Re-run whole after a write conflict (db.retrying); Conflict when the name is taken.
+    """
+    try:
+        return db.retrying(_create_account, username, password, address)
+    except db.WriteConflict:
+        users.raise_if_taken(username)
+        raise
+
+
+def _create_account(username, password, address):
+    row = users.create(username, password)
+    if address is not None:
+        set_address(row["id"], username, address)
     return row
 
 

@@ -128,6 +128,23 @@ def for_token(user_id: int, jti: str, family_id: str | None) -> dict | None:
     return db.one(USER_FOR_TOKEN, (jti, family_id, user_id))
 
 
+def name_taken(username: str) -> Conflict:
+    """The refusal of a username someone already has."""
+    return Conflict(f"The username '{username}' is taken.", field="username")
+
+
+def raise_if_taken(username: str) -> None:
+    """After a write conflict on creating `username`: Conflict if the name exists now.
+
+    On a Galera cluster a registration of the same name committed on another
+    node aborts ours at certification (1213), on every retry while the race
+    lasts. The server rolled ours back, so a name that exists afterwards is
+    someone else's: the answer is the 409 a single server gives.
+    """
+    if get_by_name(username) is not None:
+        raise name_taken(username)
+
+
 def create(username: str, password: str, admin: bool = False) -> UserRow:
     """Insert a user with an argon2id hash of `password` and return its row.
 
@@ -138,7 +155,10 @@ def create(username: str, password: str, admin: bool = False) -> UserRow:
         result = db.execute(INSERT_USER, (username, passwords.hash_password(password), admin))
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
-            raise Conflict(f"The username '{username}' is taken.", field="username") from None
+            raise name_taken(username) from None
+        raise
+    except db.WriteConflict:
+        raise_if_taken(username)
         raise
     return get(result.lastrowid)
 
@@ -165,7 +185,7 @@ def update(user_id: int, username: str | None = None, password: str | None = Non
         db.retrying(write)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
-            raise Conflict(f"The username '{username}' is taken.", field="username") from None
+            raise name_taken(username) from None
         raise
     row = get(user_id)
     if row is None:  # deleted meanwhile

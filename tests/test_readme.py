@@ -110,7 +110,8 @@ def test_the_server_says_where_it_answers_and_in_development_how_to_log_in(tmp_p
     """`make run` ends with gunicorn's start: the URL, the docs URL, and the demo logins in development."""
     server = start_live_server(tmp_path, APP_ENV=app_env)
     try:
-        lines = server.log().splitlines()
+        # gunicorn's log lines: "[time] [pid] [INFO] <message>"
+        lines = [line.split("] ", 3)[-1] for line in server.log().splitlines()]
     finally:
         stop_live_server(server)
     assert f"serving {server.url}/  (API docs: {server.url}/docs)" in lines
