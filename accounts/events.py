@@ -27,6 +27,10 @@ KINDS = frozenset({
     "login_succeeded", "login_failed", "login_throttled", "refresh_reuse", "logout_all",
     "password_changed", "password_reset", "password_reset_requested",
     "email_changed", "email_verified", "admin_changed", "account_deleted",
+    # Second factors (accounts/mfa.py, accounts/passkeys.py): detail is a method or a reason class.
+    "totp_enabled", "totp_disabled", "recovery_codes_regenerated", "recovery_code_used",
+    "passkey_added", "passkey_removed", "mfa_login_succeeded", "mfa_login_failed",
+    "mfa_token_rejected", "mfa_reset",
 })
 USER_AGENT_MAX = 255
 IP_MAX = 45

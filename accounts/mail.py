@@ -31,6 +31,8 @@ SUBJECTS = {
     "password_changed": "Your password was changed",
     "verify_email": "Verify your email address",
     "email_changed": "The email address of your account was changed",
+    "recovery_code_used": "A recovery code of your account was used",
+    "factor_removed": "A second factor of your account was turned off",
 }
 
 

@@ -114,11 +114,25 @@ def notice(template):
     return handler
 
 
+def recovery_code_used(payload, first_attempt=True):
+    """A recovery code was used: how many are left (accounts/factor_mail.py)."""
+    return mail.compose(payload["to"], "recovery_code_used", username=payload["username"],
+                        left=payload["left"])
+
+
+def factor_removed(payload, first_attempt=True):
+    """A second factor was turned off, by the user or an operator (accounts/factor_mail.py)."""
+    return mail.compose(payload["to"], "factor_removed", username=payload["username"],
+                        reason=payload["reason"], left=payload["left"])
+
+
 HANDLERS = {
     "password_reset": password_reset,
     "verify_email": verify_email,
     "password_changed": notice("password_changed"),
     "email_changed": notice("email_changed"),
+    "recovery_code_used": recovery_code_used,
+    "factor_removed": factor_removed,
 }
 
 

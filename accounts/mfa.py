@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 import db
-from accounts import passkeys, recovery_codes, totp
+from accounts import events, factor_mail, passkeys, recovery_codes, totp
 from accounts.errors import Throttled, TokenError
 
 log = logging.getLogger(__name__)
@@ -70,28 +70,78 @@ def summary(user_id: int) -> dict:
             "recovery_codes_left": recovery_codes.remaining(user_id)}
 
 
+# Every change to an account's factors is one transaction with its security
+# event (accounts/events.py) and, when it weakens the account, the notice mail
+# (accounts/factor_mail.py): the three exist together or not at all.
+
+def enable_totp(user_id: int, code: object) -> list[str]:
+    """Turn the pending TOTP on with its first `code`; return ten new recovery codes.
+
+    Raises what totp.confirm() raises (NotFound, Conflict, RuleBroken); then nothing changed.
+    """
+    with db.transaction():
+        totp.confirm(user_id, code)
+        codes = recovery_codes.regenerate(user_id)
+        events.record("totp_enabled", user_id)
+    return codes
+
+
 def turn_off_totp(user_id: int) -> None:
-    """Remove TOTP; the recovery codes go too when no factor is left."""
+    """Remove TOTP; the recovery codes go too when no factor is left. Recorded and mailed."""
     with db.transaction():
         totp.remove(user_id)
-        if not passkeys.count(user_id):
+        left = passkeys.count(user_id) > 0
+        if not left:
             recovery_codes.remove_all(user_id)
+        events.record("totp_disabled", user_id)
+        factor_mail.factor_removed(user_id, "totp_disabled", left)
 
 
-def passkey_removed(user_id: int) -> None:
-    """After a passkey was deleted: drop the recovery codes when no factor is left."""
-    if not required(user_id):
-        recovery_codes.remove_all(user_id)
+def new_recovery_codes(user_id: int) -> list[str]:
+    """Replace the user's recovery codes (the old ones die); return the new ones. Recorded."""
+    with db.transaction():
+        codes = recovery_codes.regenerate(user_id)
+        events.record("recovery_codes_regenerated", user_id)
+    return codes
+
+
+def remove_passkey(user_id: int, credential_id: int) -> None:
+    """Delete one of the user's passkeys (NotFound when not theirs); the recovery codes go when
+    no factor is left. Recorded and mailed."""
+    with db.transaction():
+        passkeys.delete(user_id, credential_id)
+        left = required(user_id)
+        if not left:
+            recovery_codes.remove_all(user_id)
+        events.record("passkey_removed", user_id)
+        factor_mail.factor_removed(user_id, "passkey_removed", left)
 
 
 def reset(user_id: int) -> None:
-    """An operator's reset: every factor, recovery code and pending second step of the user goes."""
+    """An operator's reset: every factor, recovery code and pending second step of the user goes.
+
+    Recorded as `mfa_reset` (detail "operator"; from the CLI, with no address) and mailed.
+    """
     with db.transaction():
         totp.remove(user_id)
         passkeys.remove_all(user_id)
         recovery_codes.remove_all(user_id)
         db.execute(DELETE_CHALLENGES_OF_USER, (user_id,))
         db.execute(CLEAR_ACCOUNT, (user_id,))
+        events.record("mfa_reset", user_id, detail="operator")
+        factor_mail.factor_removed(user_id, "mfa_reset", False)
+
+
+# --- second-step login events (written in the background, like the password's) ------
+
+def login_succeeded(user_id: int, method: str) -> None:
+    """Record a second step that succeeded; `method` is TOTP, PASSKEY or RECOVERY_CODE."""
+    events.record_soon("mfa_login_succeeded", user_id, detail=method)
+
+
+def login_failed(user_id: int, reason: str) -> None:
+    """Record a second step that failed, by reason class: bad_code, bad_recovery_code, bad_passkey, throttled."""
+    events.record_soon("mfa_login_failed", user_id, detail=reason)
 
 
 # --- the mfa_token ------------------------------------------------------------
@@ -128,35 +178,65 @@ def claim(token: object) -> Challenge:
     """Count one attempt at the second step of `token` and return its Challenge.
 
     Raises TokenError when the token is unknown, used, expired or out of
-    attempts; Throttled while the account must wait.
+    attempts (an `mfa_token_rejected` event); Throttled while the account
+    must wait (an `mfa_login_failed` event, "throttled").
     """
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        raise TokenError(BAD_TOKEN)
-    token_hash = _hash(token)
+    token_hash = _live_hash(token)
     row = db.one(SELECT_LIVE_CHALLENGE, (token_hash, MAX_ATTEMPTS))
     if row is None:
-        raise TokenError(BAD_TOKEN)
-    claim_account(row["user_id"])
+        raise _rejected(token_hash)
+    try:
+        claim_account(row["user_id"])
+    except Throttled:
+        login_failed(row["user_id"], "throttled")
+        raise
     if db.execute(COUNT_ATTEMPT, (token_hash, MAX_ATTEMPTS)).rowcount != 1:
-        raise TokenError(BAD_TOKEN)
+        raise _rejected(token_hash)
     return Challenge(token_hash, row["user_id"], row["first_amr"])
 
 
 def pending_user(token: object) -> int:
-    """The user a live mfa_token waits for (no attempt counted); TokenError otherwise."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        raise TokenError(BAD_TOKEN)
-    row = db.one(SELECT_LIVE_CHALLENGE, (_hash(token), MAX_ATTEMPTS))
+    """The user a live mfa_token waits for (no attempt counted); TokenError otherwise (recorded)."""
+    token_hash = _live_hash(token)
+    row = db.one(SELECT_LIVE_CHALLENGE, (token_hash, MAX_ATTEMPTS))
     if row is None:
-        raise TokenError(BAD_TOKEN)
+        raise _rejected(token_hash)
     return row["user_id"]
 
 
 def complete(challenge: Challenge) -> None:
     """The second step succeeded: the token is spent (TokenError if another request spent it)."""
     if db.execute(USE_CHALLENGE, (challenge.token_hash,)).rowcount != 1:
-        raise TokenError(BAD_TOKEN)
+        raise _rejected(challenge.token_hash)
     clear_account(challenge.user_id)
+
+
+# Why a token was refused, for its event: the row is read whatever its state.
+WHY_REJECTED = """
+    SELECT user_id,
+           CASE WHEN used_at IS NOT NULL THEN 'used'
+                WHEN expires_at <= NOW() THEN 'expired'
+                WHEN failures >= %s THEN 'too_many_attempts'
+                ELSE 'raced' END AS reason
+    FROM mfa_challenge WHERE token_hash = %s"""
+
+
+def _live_hash(token: object) -> str:
+    """The hash of a well-formed `token`; TokenError (recorded as "malformed") otherwise."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        events.record_soon("mfa_token_rejected", None, detail="malformed")
+        raise TokenError(BAD_TOKEN)
+    return _hash(token)
+
+
+def _rejected(token_hash: str) -> TokenError:
+    """Record an `mfa_token_rejected` event (its account when the token had one) and return the error."""
+    row = db.one(WHY_REJECTED, (MAX_ATTEMPTS, token_hash))
+    if row is None:
+        events.record_soon("mfa_token_rejected", None, detail="unknown")
+    else:
+        events.record_soon("mfa_token_rejected", row["user_id"], detail=row["reason"])
+    return TokenError(BAD_TOKEN)
 
 
 def purge() -> int:
@@ -237,13 +317,26 @@ def check_code(user_id: int, code: object = None, recovery_code: object = None) 
     if code is not None:
         return AMR[TOTP] if totp.verify(user_id, code) else None
     if recovery_code is not None and required(user_id):
-        if not recovery_codes.use(user_id, recovery_code):
-            return None
-        # A security event: the user may have lost their device (never the code itself).
-        log.warning("security event: recovery code used by user %s (%s left)",
-                    user_id, recovery_codes.remaining(user_id))
-        return AMR[RECOVERY_CODE]
+        return AMR[RECOVERY_CODE] if use_recovery_code(user_id, recovery_code) else None
     return None
+
+
+def use_recovery_code(user_id: int, code: object) -> bool:
+    """Consume `code` if it is one of the user's unused recovery codes; True then.
+
+    The use, its `recovery_code_used` event (detail: how many are left) and
+    the mail telling the user (when they have a verified address) commit
+    together: the user may have lost their device, or someone else has a code.
+    Never the code itself.
+    """
+    with db.transaction():
+        if not recovery_codes.use(user_id, code):
+            return False
+        left = recovery_codes.remaining(user_id)
+        events.record("recovery_code_used", user_id, detail=f"{left} left")
+        factor_mail.recovery_code_used(user_id, left)
+    log.warning("security event: recovery code used by user %s (%s left)", user_id, left)
+    return True
 
 
 def verify_code(user_id: int, code: object = None, recovery_code: object = None) -> str | None:

@@ -33,6 +33,7 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Authentica
                                       UserVerificationRequirement)
 
 import db
+from accounts import events
 from accounts.errors import Conflict, Forbidden, NotFound, RuleBroken
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,10 @@ def register(user_id: int, credential: dict, name: object = None) -> dict:
         raise RuleBroken(f"The passkey was not registered: {exc}", field="credential") from None
     transports = " ".join(t.value for t in (parsed.response.transports or []))[:255] or None
     try:
-        result = db.execute(INSERT, (user_id, verified.credential_id, verified.credential_public_key,
-                                     verified.sign_count, name, transports))
+        with db.transaction():  # the passkey and its security event, together
+            result = db.execute(INSERT, (user_id, verified.credential_id, verified.credential_public_key,
+                                         verified.sign_count, name, transports))
+            events.record("passkey_added", user_id)
     except db.IntegrityError as exc:
         if db.is_duplicate(exc):
             raise Conflict("This passkey is already registered.") from None

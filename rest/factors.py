@@ -16,6 +16,7 @@ from functools import wraps
 from flask import current_app, g
 
 from accounts import mfa
+from accounts.errors import Throttled
 from rest.errors import ApiError
 from rest.token_auth import token_body
 
@@ -44,8 +45,15 @@ def password_login(user, otp: str | None = None) -> dict:
     The password is never checked again in this flow: the mfa_token stands for it.
     """
     if otp is not None:
-        if mfa.verify_code(user.id, code=otp) is None:  # Throttled while the account must wait
+        try:
+            method = mfa.verify_code(user.id, code=otp)
+        except Throttled:  # the account must wait: answered 429
+            mfa.login_failed(user.id, "throttled")
+            raise
+        if method is None:
+            mfa.login_failed(user.id, "bad_code")
             raise bad_code()
+        mfa.login_succeeded(user.id, mfa.TOTP)
         return token_body(user, amr=["pwd", mfa.AMR[mfa.TOTP]])
     if mfa.required(user.id):
         raise mfa_required(user.id)

@@ -14,7 +14,7 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify
 
-from accounts import auth, mfa, passkeys, recovery_codes, session_auth, tokens, totp, users
+from accounts import auth, mfa, passkeys, session_auth, tokens, totp, users
 from accounts.errors import Conflict, TokenError
 from rest import inputs, rate_limits
 from rest.errors import ApiError
@@ -51,9 +51,9 @@ def confirm_totp():
     inputs.only_fields(body, ("code",))
     code = inputs.present_string(body, "code")
     mfa.claim_account(current_user.id)  # guessing the first code is throttled too
-    totp.confirm(current_user.id, code)
+    codes = mfa.enable_totp(current_user.id, code)
     mfa.clear_account(current_user.id)
-    return no_store(jsonify(recovery_codes=recovery_codes.regenerate(current_user.id)))
+    return no_store(jsonify(recovery_codes=codes))
 
 
 def _password_ok(password) -> bool:
@@ -89,7 +89,7 @@ def new_recovery_codes():
     """Ten new recovery codes; every earlier code stops working."""
     if not mfa.required(current_user.id):
         raise Conflict("Turn on a second factor first: recovery codes stand in for one.")
-    return no_store(jsonify(recovery_codes=recovery_codes.regenerate(current_user.id)))
+    return no_store(jsonify(recovery_codes=mfa.new_recovery_codes(current_user.id)))
 
 
 # --- the second step of a login -----------------------------------------------------
@@ -124,6 +124,17 @@ def _check_factor(user_id, code, recovery, credential, purpose):
     return method
 
 
+def _method(code, recovery):
+    """The factor sent, as GET /mfa names it (the detail of a second-step event)."""
+    return mfa.TOTP if code is not None else mfa.RECOVERY_CODE if recovery is not None else mfa.PASSKEY
+
+
+def _failure(code, recovery):
+    """The reason class of a refused second step (never the code)."""
+    return {mfa.TOTP: "bad_code", mfa.RECOVERY_CODE: "bad_recovery_code",
+            mfa.PASSKEY: "bad_passkey"}[_method(code, recovery)]
+
+
 @bp.post("/auth/mfa")
 @rate_limits.login_limit
 def second_step():
@@ -136,7 +147,11 @@ def second_step():
         challenge = mfa.claim(token)  # Throttled / TokenError
     except TokenError as exc:
         raise ApiError(401, exc.message, error="Bad Request") from None
-    method = _check_factor(challenge.user_id, code, recovery, credential, passkeys.SECOND_FACTOR)
+    try:
+        method = _check_factor(challenge.user_id, code, recovery, credential, passkeys.SECOND_FACTOR)
+    except ApiError:
+        mfa.login_failed(challenge.user_id, _failure(code, recovery))
+        raise
     try:
         mfa.complete(challenge)
     except TokenError as exc:
@@ -144,6 +159,7 @@ def second_step():
     user = users.to_log_in(challenge.user_id)
     if user is None:  # deleted between the two steps
         raise ApiError(401, mfa.BAD_TOKEN, error="Bad Request")
+    mfa.login_succeeded(user.id, _method(code, recovery))
     return no_store(jsonify(token_body(user, amr=[challenge.first_amr, method])))
 
 

@@ -183,16 +183,20 @@ def _changes(row):
 @token_required
 @rate_limits.rename_limit
 def update_user(user_id):
-    """Change username, password (and, for admins, the admin flag); 200 with the user.
+    """Change username, password, email (and, for admins, the admin flag); 200 with the user.
 
     PUT is the same partial update as PATCH: a password cannot be read back,
-    so there is no full representation to replace. A new password or admin
+    so there is no full representation to replace. A new password or email
+    needs a recent login (STEP_UP_SECONDS) of the caller. A new password or admin
     flag logs the user out everywhere. A body naming a username is counted
     with registrations (a 409 tells whether a name is taken).
     """
     changes, email = _changes(_target(user_id))
-    if changes["password"] is not None:
-        factors.require_recent_auth()  # a password change is a step-up operation
+    if changes["password"] is not None or email is not None:
+        # Step-up operations: the password, and the address a reset link goes to
+        # (moving it is the first step of taking an account over). The caller's own
+        # login must be recent, an admin's too when changing someone else's.
+        factors.require_recent_auth()
     row = email_verification.change_account(user_id, changes, email)
     return jsonify(user_json(row, current_user.is_admin, emails.get(user_id)))
 

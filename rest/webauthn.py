@@ -15,7 +15,7 @@ and every verify takes the object the browser's `credential.toJSON()` returns.
 """
 from flask import Blueprint, jsonify, url_for
 
-from accounts import mfa, passkeys, recovery_codes, users
+from accounts import events, mfa, passkeys, recovery_codes, users
 from accounts.errors import TokenError
 from rest import inputs, rate_limits
 from rest.errors import ApiError
@@ -83,8 +83,7 @@ def rename(credential_id):
 @recent_auth_required
 def delete(credential_id):
     """Delete one of the caller's passkeys; 204."""
-    passkeys.delete(current_user.id, credential_id)
-    mfa.passkey_removed(current_user.id)
+    mfa.remove_passkey(current_user.id, credential_id)
     return no_content()
 
 
@@ -106,6 +105,7 @@ def login():
     user = users.to_log_in(user_id)
     if user is None:
         raise ApiError(401, passkeys.REJECTED, error="Bad Request")
+    events.record_soon("login_succeeded", user.id, detail="passkey")  # a password login's has none
     return no_store(jsonify(token_body(user, amr=[mfa.AMR[mfa.PASSKEY]])))
 
 

@@ -1,5 +1,5 @@
 // The account part of the login page: sessions, authenticator app, recovery
-// codes and passkeys. Starts when login.js announces a login ("logged-in").
+// codes, passkeys and the recent security events. Starts when login.js announces a login ("logged-in").
 // Loaded from a file (strict CSP: nothing inline, no eval, no inline styles).
 "use strict";
 
@@ -101,6 +101,42 @@
         await loadFactors();
       }));
     });
+    await loadEvents();  // every factor change is an event: show it
+  }
+
+  // What each security event kind says to the account's owner (GET /users/<id>/events).
+  const EVENT_LABELS = {
+    login_succeeded: "Logged in", login_failed: "Failed login", login_throttled: "Login delayed (too many failures)",
+    refresh_reuse: "A used refresh token came back (sessions revoked)", logout_all: "Logged out everywhere",
+    password_changed: "Password changed", password_reset: "Password reset",
+    password_reset_requested: "Password reset requested", email_changed: "Email address changed",
+    email_verified: "Email address verified", admin_changed: "Admin rights changed",
+    account_deleted: "Account deleted", totp_enabled: "Authenticator app turned on",
+    totp_disabled: "Authenticator app turned off", recovery_codes_regenerated: "New recovery codes made",
+    recovery_code_used: "Recovery code used", passkey_added: "Passkey added", passkey_removed: "Passkey removed",
+    mfa_login_succeeded: "Second step of a login passed", mfa_login_failed: "Second step of a login failed",
+    mfa_token_rejected: "Second step refused (expired or used)", mfa_reset: "Second factors reset by an operator",
+  };
+  const EVENTS_SHOWN = 10;
+
+  // The account's id: the token's `sub` (the page holds the token it just got).
+  function userId() {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part + "=".repeat((4 - part.length % 4) % 4))).sub;
+  }
+
+  async function loadEvents() {
+    const body = await call("GET", "/users/" + encodeURIComponent(userId()) + "/events?limit=" + EVENTS_SHOWN);
+    const list = $("events");
+    list.replaceChildren();
+    body.events.forEach(function (e) {
+      const label = (EVENT_LABELS[e.kind] || e.kind) + (e.detail ? " (" + e.detail + ")" : "") +
+        " \u2014 " + e.created + (e.ip ? ", from " + e.ip : "");
+      const li = item(label);
+      li.dataset.kind = e.kind;
+      list.appendChild(li);
+    });
+    $("events-state").textContent = body.events.length ? "" : "No security events yet.";
   }
 
   // segno's SVG, parsed as SVG (never as HTML) and adopted into the page.

@@ -6,7 +6,8 @@ the sessions and revoke another one, enroll an authenticator app by its QR
 (the key is read from the page, the code computed with pyotp), keep the
 recovery codes, add a passkey; then log in again with password + code, with
 password + passkey, with a passkey alone; remove the passkey, make new recovery
-codes and turn the app off. Screenshots of each stage are written and checked
+codes and turn the app off; the recent security events list shows each change.
+Screenshots of each stage are written and checked
 (a PNG, non-trivial in size); any CSP violation or page error fails the test.
 """
 import base64
@@ -120,12 +121,21 @@ def test_the_account_page_end_to_end(page, server, tmp_path):
     expect(page.locator("#totp-state")).to_have_text("On.")
     expect(page.locator("#recovery-state")).to_have_text("10 unused recovery codes.")
     screenshot(page, tmp_path / "3-recovery-codes.png")
+    # The enrollment is a security event, shown newest first in the account's list.
+    enabled = page.locator("#events li[data-kind=totp_enabled]")
+    expect(enabled).to_have_count(1)
+    expect(enabled).to_contain_text("Authenticator app turned on")
+    expect(enabled).to_contain_text("from 127.0.0.1")
+    expect(page.locator("#events li").first).to_have_attribute("data-kind", "totp_enabled")
+    enabled.scroll_into_view_if_needed()
+    screenshot(page, tmp_path / "3b-security-events.png")
 
     # Add a passkey (Chromium's virtual authenticator answers the prompt).
     page.click("#passkey-add")
     expect(page.locator("#account-status")).to_have_text("Passkey added.")
     expect(page.locator("#passkeys li")).to_have_count(1)
     assert len(authenticator.credentials()) == 1
+    expect(page.locator("#events li").first).to_have_attribute("data-kind", "passkey_added")
     screenshot(page, tmp_path / "4-passkey.png")
     clean(page)
 
@@ -172,6 +182,9 @@ def test_the_account_page_end_to_end(page, server, tmp_path):
     expect(page.locator("#account-status")).to_have_text("Authenticator app turned off.")
     expect(page.locator("#totp-state")).to_have_text("Off.")
     expect(page.locator("#totp-start")).to_be_visible()
+    expect(page.locator("#events li").first).to_have_attribute("data-kind", "totp_disabled")
+    for kind in ("passkey_removed", "recovery_codes_regenerated", "mfa_login_succeeded"):
+        expect(page.locator(f"#events li[data-kind={kind}]").first).to_be_visible()
     screenshot(page, tmp_path / "7-totp-off.png")
     clean(page)
 

@@ -163,3 +163,55 @@ def test_account_email_off_refuses_the_field(make_app):
     client = make_app(ACCOUNT_EMAIL=False).test_client()
     response = client.post("/users", json={"username": "newbie", "password": PASSWORD, "email": "a@example.test"})
     assert response.status_code == 400 and response.get_json()["field"] == "email"
+
+
+def stale(client, app, username, password=PASSWORD):
+    """Access-token headers of `username` whose login is an hour old (a refresh keeps auth_time)."""
+    tokens = client.post("/auth", json={"username": username, "password": password}).get_json()
+    run_sql(app, "UPDATE session_auth SET auth_time = auth_time - 3600")
+    refreshed = client.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200
+    return bearer(refreshed.get_json()["access_token"])
+
+
+def test_changing_the_address_needs_a_recent_login(mail_client, mail_app, smtp):
+    alice = register(mail_client, "alice", "alice@example.test")
+    assert mail_client.post("/email/verify", json={
+        "token": verification_token(mail_app, smtp, "alice@example.test")}).status_code == 204
+    run_sql(mail_app, "DELETE FROM mail_outbox")
+    old = stale(mail_client, mail_app, "alice")
+    refused = mail_client.patch(f"/users/{alice['id']}", headers=old, json={"email": "eve@evil.test"})
+    assert refused.status_code == 401 and refused.get_json()["reauth_required"] is True
+    assert "POST /auth/reauth" in refused.get_json()["description"]
+    # Nothing changed, nothing queued, nothing recorded.
+    me = mail_client.get(f"/users/{alice['id']}", headers=old).get_json()
+    assert me["email"] == "alice@example.test" and me["email_verified"] is True
+    assert query(mail_app, "SELECT id FROM mail_outbox") == []
+    assert query(mail_app, "SELECT id FROM security_event WHERE kind = 'email_changed'") == []
+    # A username change alone is not a step-up operation.
+    assert mail_client.patch(f"/users/{alice['id']}", headers=old, json={"username": "alice2"}).status_code == 200
+    # Re-authenticated, the same token's session may change it.
+    again = mail_client.post("/auth/reauth", headers=old, json={"password": PASSWORD})
+    assert again.status_code == 200
+    fresh = bearer(again.get_json()["access_token"])
+    changed = mail_client.patch(f"/users/{alice['id']}", headers=fresh, json={"email": "alice@new.test"})
+    assert changed.status_code == 200 and changed.get_json()["email"] == "alice@new.test"
+
+
+def test_an_admin_changing_someone_s_address_needs_the_admin_s_recent_login(mail_client, mail_app, make_user):
+    alice = register(mail_client, "alice", "alice@example.test")
+    make_user("root", password=PASSWORD, admin=True)
+    refused = mail_client.patch(f"/users/{alice['id']}", headers=stale(mail_client, mail_app, "root"),
+                                json={"email": "other@example.test"})
+    assert refused.status_code == 401 and refused.get_json()["reauth_required"] is True
+    fresh = log_in(mail_client, "root")
+    changed = mail_client.patch(f"/users/{alice['id']}", headers=fresh, json={"email": "other@example.test"})
+    assert changed.status_code == 200 and changed.get_json()["email"] == "other@example.test"
+
+
+def test_adding_a_first_address_needs_a_recent_login_too(mail_client, mail_app, make_user):
+    user = make_user("plain", password=PASSWORD)
+    refused = mail_client.patch(f"/users/{user['id']}", headers=stale(mail_client, mail_app, "plain"),
+                                json={"email": "plain@example.test"})
+    assert refused.status_code == 401 and refused.get_json()["reauth_required"] is True
+    assert query(mail_app, "SELECT user_id FROM user_email") == []

@@ -277,3 +277,33 @@ def test_an_assertion_whose_user_handle_names_someone_else_is_refused(client, us
         str(bob["id"]).encode()).decode().rstrip("=")))  # the handle is not signed: a client can change it
     assert_error(client.post("/webauthn/login/verify", json=forged), 401,
                  description="The passkey could not be verified.")
+
+
+def test_passkey_events_added_used_refused_and_removed(client, user, authenticator, app):
+    """Security events for a passkey's life: added, logins with it (alone and as second step), removed."""
+    alice, bob = user("alice"), user("bob")
+    created = register(client, authenticator, alice)
+    register(client, authenticator, bob)
+    assert client.post("/webauthn/login/verify", json=passkey_login(client, authenticator)).status_code == 200
+    step = client.post("/auth", json={"username": "alice", "password": alice["password"]}).get_json()
+    options = client.post("/webauthn/mfa/options", json={"mfa_token": step["mfa_token"]}).get_json()
+    second = client.post("/auth/mfa", json={"mfa_token": step["mfa_token"], "credential": authenticator.get(options)})
+    assert second.status_code == 200
+    # bob's second step with a stale assertion (its challenge already spent): refused, recorded.
+    bobs = client.post("/auth", json={"username": "bob", "password": bob["password"]}).get_json()
+    spent = authenticator.get(client.post("/webauthn/mfa/options", json={"mfa_token": bobs["mfa_token"]}).get_json())
+    assert client.post("/auth/mfa", json={"mfa_token": bobs["mfa_token"], "credential": spent}).status_code == 200
+    bobs = client.post("/auth", json={"username": "bob", "password": bob["password"]}).get_json()
+    assert client.post("/auth/mfa", json={"mfa_token": bobs["mfa_token"], "credential": spent}).status_code == 401
+    mine = bearer(second.get_json()["access_token"])  # alice's, fresh: no re-authentication needed
+    assert client.delete(f"/webauthn/credentials/{created['id']}", headers=mine).status_code == 204
+
+    def kinds(someone):
+        return [(r["kind"], r["detail"]) for r in query(
+            app, "SELECT kind, detail FROM security_event WHERE user_id = %s ORDER BY id", (someone["id"],))
+            if r["kind"] != "login_failed" and not (r["kind"] == "login_succeeded" and r["detail"] is None)]
+    assert kinds(alice)[0] == ("passkey_added", None) and kinds(alice)[-1] == ("passkey_removed", None)
+    assert ("mfa_login_succeeded", "webauthn") in kinds(alice)
+    assert ("login_succeeded", "passkey") in kinds(alice) + kinds(bob)
+    assert kinds(bob)[:1] == [("passkey_added", None)]
+    assert ("mfa_login_failed", "bad_passkey") in kinds(bob)
