@@ -9,6 +9,7 @@ re-authentication (POST /auth/reauth) moves auth_time forward.
 import time
 
 import db
+from accounts import sessions
 
 INSERT = "INSERT INTO session_auth (family_id, amr, auth_time) VALUES (%s, %s, %s)"
 SELECT = "SELECT amr, auth_time FROM session_auth WHERE family_id = %s"
@@ -20,6 +21,14 @@ def record(family_id: str, amr: list[str], auth_time: int | None = None) -> dict
     auth_time = int(time.time()) if auth_time is None else auth_time
     db.execute(INSERT, (family_id, " ".join(amr), auth_time))
     return {"amr": list(amr), "auth_time": auth_time}
+
+
+def begin(user_id: int, user_agent: str | None, ip: str | None,
+          amr: list[str]) -> tuple[sessions.Family, dict]:
+    """Start a session authenticated by `amr` now: the family and its claims, written as one transaction."""
+    with db.transaction():
+        family = sessions.start(user_id, user_agent, ip)
+        return family, record(family.id, amr)
 
 
 def claims(family_id: str) -> dict | None:

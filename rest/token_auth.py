@@ -160,8 +160,8 @@ def token_body(user: User, family: sessions.Family | None = None, amr: list[str]
     """
     jkt = dpop_proofs.token_request_key()  # before anything is written: a bad proof issues nothing
     if family is None:
-        family = sessions.start(user.id, request.headers.get("User-Agent"), request.remote_addr)
-        how = session_auth.record(family.id, amr or ["pwd"])
+        family, how = session_auth.begin(user.id, request.headers.get("User-Agent"),
+                                         request.remote_addr, amr or ["pwd"])
     else:
         how = session_auth.claims(family.id) or {}  # a session from before amr: none
     now = int(time.time())
