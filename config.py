@@ -101,7 +101,7 @@ def from_env(env=None):
         # auto = on when the server runs Galera; a write that meets a deadlock or
         # certification conflict is re-run whole this many more times.
         "DB_CAUSAL_READS": _str(env, "DB_CAUSAL_READS", "auto").lower(),
-        "DB_WRITE_RETRIES": _int(env, "DB_WRITE_RETRIES", 3),
+        "DB_WRITE_RETRIES": _int(env, "DB_WRITE_RETRIES", 5),
         # Tokens.
         "JWT_ACCESS_TTL": _int(env, "JWT_ACCESS_TTL", 900, minimum=1),
         "JWT_REFRESH_TTL": _int(env, "JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1),
@@ -254,7 +254,7 @@ def validate(config):
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
     if config.get("DB_CAUSAL_READS", "auto") not in CAUSAL_READS:
         raise ConfigError(f"DB_CAUSAL_READS must be one of: {', '.join(CAUSAL_READS)}")
-    if not 0 <= config.get("DB_WRITE_RETRIES", 3) <= 10:
+    if not 0 <= config.get("DB_WRITE_RETRIES", 5) <= 10:
         raise ConfigError("DB_WRITE_RETRIES must be between 0 and 10")
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
     if unknown or not config["TOKEN_LOCATIONS"]:

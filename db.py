@@ -488,7 +488,7 @@ def _run(sql, params, fetch, read):
     """Run one statement; re-run only what is known to be safe (see the module docstring)."""
     if g.get("_in_transaction"):
         return _attempt(sql, params, fetch)  # raw errors: transaction() decides for the whole block
-    retries = current_app.config.get("DB_WRITE_RETRIES", 3)
+    retries = current_app.config["DB_WRITE_RETRIES"]
     conflicts, reconnected = 0, False
     while True:
         try:
@@ -626,7 +626,7 @@ def retrying(fn, *args, **kwargs):
     """
     if g.get("_in_transaction"):
         return fn(*args, **kwargs)
-    attempts = 1 + current_app.config.get("DB_WRITE_RETRIES", 3)
+    attempts = 1 + current_app.config["DB_WRITE_RETRIES"]
     for attempt in range(attempts):
         try:
             with _transaction():
