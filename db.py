@@ -370,6 +370,14 @@ class Pool:
         if state is not None:
             conn._pool_checked = time.monotonic()
         reason = not_ready_reason(state)
+        if reason is None and state is not None:
+            with conn.cursor() as cur:
+                # No gap locks: on Galera a replicated INSERT (another user's
+                # new session) that falls into a gap our UPDATE ... WHERE
+                # user_id = ? locked aborts our transaction (1213), again on
+                # every retry while inserts keep coming. Row locks are all
+                # our write transactions need.
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         if reason is None and (self.causal == "on" or (self.causal == "auto" and state is not None)):
             with conn.cursor() as cur:
                 # Every read of this connection waits until the node has
