@@ -243,7 +243,9 @@ class Sender:
                         db.close_db()
             except db.DatabaseUnavailable as exc:
                 log.warning("mail sender: database unavailable (%s)", exc)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the thread must outlive one bad batch
+                # Nothing else would restart this thread: a bug in one message
+                # must not stop every later one. The traceback is logged.
                 log.exception("mail sender: unexpected error; continuing")
             self.wakeup.wait(wait)
 
