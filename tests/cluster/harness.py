@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pymysql
 
+from support import stop_process
+
 HOST = "127.0.0.1"
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 CLUSTER_NAME = "jwt_api_test"
@@ -67,18 +69,6 @@ def free_ports(count):
     finally:
         for sock in sockets:
             sock.close()
-
-
-def stop_pid(process, timeout=20):
-    """SIGTERM the process we started, SIGKILL after `timeout`; one that already exited is left alone."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def _run_as():
@@ -202,7 +192,7 @@ class GaleraNode:
         self.process.wait(timeout=10)
 
     def stop(self):
-        stop_pid(self.process, timeout=30)
+        stop_process(self.process, timeout=30)
 
     def alive(self):
         return self.process is not None and self.process.poll() is None
@@ -346,7 +336,7 @@ class RedisSentinel:
 
     def stop(self):
         for process in self.sentinels + list(self.redis.values()):
-            stop_pid(process, timeout=10)
+            stop_process(process, timeout=10)
 
 
 class Cluster:

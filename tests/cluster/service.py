@@ -10,6 +10,8 @@ import os
 import secrets
 import threading
 
+import pytest
+
 import db
 from support import ROOT, Gunicorn
 from support import timed_call as call  # (status, headers, JSON body, seconds)
@@ -72,3 +74,21 @@ class Tally:
 
     def server_errors(self):
         return {key: n for key, n in self.counts.items() if key[1] >= 500}
+
+
+def instances_fixture(folder):
+    """A module fixture: two gunicorn instances on the cluster, A preferring node 1, B node 2."""
+    @pytest.fixture(scope="module")
+    def instances(cluster, tmp_path_factory):
+        database = create_database(cluster)
+        directory = tmp_path_factory.mktemp(folder)
+        node1, node2, node3 = cluster.galera.nodes
+        started = []
+        try:
+            started.append(instance(directory, cluster, [node1, node2, node3], database))
+            started.append(instance(directory, cluster, [node2, node3, node1], database))
+            yield started
+        finally:
+            for server in started:
+                server.stop()
+    return instances

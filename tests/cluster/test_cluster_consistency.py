@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import harness
-from service import PASSWORD, Tally, call, create_database, instance, login, register, rest_auth
+from service import PASSWORD, Tally, call, instances_fixture, login, register, rest_auth
 
 pytestmark = pytest.mark.cluster
 
@@ -27,19 +27,7 @@ PARALLEL = 4
 cluster = harness.cluster_fixture()
 
 
-@pytest.fixture(scope="module")
-def instances(cluster, tmp_path_factory):
-    database = create_database(cluster)
-    directory = tmp_path_factory.mktemp("cluster-instances")
-    node1, node2, node3 = cluster.galera.nodes
-    started = []
-    try:
-        started.append(instance(directory, cluster, [node1, node2, node3], database))
-        started.append(instance(directory, cluster, [node2, node3, node1], database))
-        yield started
-    finally:
-        for server in started:
-            server.stop()
+instances = instances_fixture("cluster-instances")
 
 
 def run_pairs(pair, count=PAIRS):

@@ -15,7 +15,8 @@ import time
 import pytest
 
 import harness
-from service import PASSWORD, Tally, call, create_database, instance, login, register, rest_auth
+from service import PASSWORD, Tally, call, instance, instances_fixture, login, register, rest_auth
+from support import stop_process
 
 pytestmark = pytest.mark.cluster
 
@@ -23,19 +24,7 @@ SUSPECT_TIMEOUT = 5.0  # Galera's evs.suspect_timeout default: the cluster stall
 cluster = harness.cluster_fixture()
 
 
-@pytest.fixture(scope="module")
-def instances(cluster, tmp_path_factory):
-    database = create_database(cluster)
-    directory = tmp_path_factory.mktemp("cluster-failover")
-    node1, node2, node3 = cluster.galera.nodes
-    started = []
-    try:
-        started.append(instance(directory, cluster, [node1, node2, node3], database))
-        started.append(instance(directory, cluster, [node2, node3, node1], database))
-        yield started
-    finally:
-        for server in started:
-            server.stop()
+instances = instances_fixture("cluster-failover")
 
 
 class MixedLoad:
@@ -281,7 +270,7 @@ def test_haproxy_with_the_documented_check_leaves_a_desynced_node(cluster, tmp_p
             harness.query(node1.port, "SET GLOBAL wsrep_desync = OFF")
         assert served_by(want=node1.port) == node1.port
     finally:
-        harness.stop_pid(process)
+        stop_process(process, timeout=20)
 
 
 def test_rate_limits_count_in_redis_found_through_sentinel(cluster, instances, tmp_path):
