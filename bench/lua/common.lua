@@ -57,3 +57,18 @@ function done(summary, latency, requests)
     e.connect, e.read, e.write, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
+
+-- The lines of `path` that belong to this thread of `nthreads`: thread i
+-- takes the non-empty lines i, i+n, i+2n... (tokens or proofs made ahead).
+function this_threads_lines(path, nthreads)
+  local mine, index = {}, 0
+  for line in io.lines(path) do
+    if line ~= "" then
+      if index % nthreads == thread_id - 1 then
+        table.insert(mine, line)
+      end
+      index = index + 1
+    end
+  end
+  return mine
+end

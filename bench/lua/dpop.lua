@@ -7,20 +7,11 @@
 -- Arguments (after "--"): a file of proofs, one per line; the number of wrk threads.
 dofile("common.lua")
 
-local proofs = {}
+local proofs
 local last = "none"
 
 function init(args)
-  local nthreads = tonumber(args[2])
-  local index = 0
-  for line in io.lines(args[1]) do
-    if line ~= "" then
-      if index % nthreads == thread_id - 1 then
-        table.insert(proofs, line)
-      end
-      index = index + 1
-    end
-  end
+  proofs = this_threads_lines(args[1], tonumber(args[2]))
   wrk.method = "GET"
 end
 

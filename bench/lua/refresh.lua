@@ -8,20 +8,11 @@
 -- own login (family); the number of wrk threads. Thread i takes lines i, i+n, ...
 dofile("common.lua")
 
-local pool = {}
+local pool
 local spent = nil  -- a token to send when the pool is empty (it will be refused and counted)
 
 function init(args)
-  local nthreads = tonumber(args[2])
-  local index = 0
-  for line in io.lines(args[1]) do
-    if line ~= "" then
-      if index % nthreads == thread_id - 1 then
-        table.insert(pool, line)
-      end
-      index = index + 1
-    end
-  end
+  pool = this_threads_lines(args[1], tonumber(args[2]))
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
