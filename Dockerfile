@@ -1,4 +1,4 @@
-# The API image: gunicorn serving app:create_app() on 0.0.0.0:5000 as a non-root user.
+# The API image: granian (python -m serving) serving the app on 0.0.0.0:5000 as a non-root user.
 # Build: docker build -t jwt-api .   Run with docker compose (docker-compose.yml).
 FROM python:3.11-slim
 
@@ -25,11 +25,11 @@ USER app
 
 ENV APP_ENV=production \
     FLASK_APP=app \
-    GUNICORN_BIND=0.0.0.0:5000
+    SERVER_BIND=0.0.0.0:5000
 EXPOSE 5000
 
 # Liveness only (no database): python's urllib, since the slim image has no curl.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:5000/healthz', timeout=2).status == 200 else 1)"]
 
-CMD ["gunicorn", "-c", "gunicorn.conf.py"]
+CMD ["python", "-m", "serving"]

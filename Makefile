@@ -71,7 +71,7 @@ secret:
 
 run: deps .env
 	$(VENV)/bin/flask --app app bootstrap
-	$(VENV)/bin/gunicorn -c gunicorn.conf.py
+	$(PY) -m serving
 
 test: dev-deps node-deps system-deps
 	$(PY) -m pytest

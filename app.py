@@ -111,45 +111,14 @@ def _keyring(app):
     return keys.build_ring(app.config, secret)  # ConfigError if a key file is unusable
 
 
-def reload_keys(app):
-    """Read the key files again (gunicorn calls this in every new worker: kill -HUP after `keys rotate`).
-
-    gunicorn loads the app once, in the master (preload_app), and a HUP forks
-    new workers from that loaded app: without this they would keep the ring
-    of the first start. HS256 rings come from settings alone, which a HUP
-    does not re-read, and a random development secret must stay the same in
-    every worker, so only file-backed rings are rebuilt. Unusable files leave
-    the current ring in place and log one line: a bad rotation must not stop
-    the workers from starting.
-    """
-    config = app.config
-    if not config["SECRET_KEY"] or (config["JWT_ALGORITHM"] == "HS256"
-                                     and not config["JWT_VERIFY_KEYS_DIR"]):
-        return
-    try:
-        app.extensions["keyring"] = _keyring(app)
-    except settings.ConfigError as exc:
-        log.error("keys not reloaded (%s); still signing with kid %s",
-                  exc, app.extensions["keyring"].signing.kid)
-
-
-def dev_server_address(bind):
-    """(host, port) of GUNICORN_BIND for `python app.py`; ConfigError for what it cannot serve.
-
-    The development server answers where gunicorn would, so a README URL or
-    a busy port means the same thing for both.
-    """
-    host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or host.startswith("unix"):
-        raise settings.ConfigError(
-            f"GUNICORN_BIND={bind!r}: `python app.py` needs HOST:PORT, e.g. 127.0.0.1:5000")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 if __name__ == "__main__":
     try:
         application = create_app()
-        host, port = dev_server_address(application.config["GUNICORN_BIND"])
+        address = settings.bind_address(application.config["SERVER_BIND"])
+        if not isinstance(address, tuple):
+            raise settings.ConfigError("`python app.py` serves HOST:PORT only; "
+                                       "use `python -m serving` for a unix socket")
+        host, port = address
         settings.refuse_busy_address(host, port)
     except settings.ConfigError as exc:
         sys.exit(f"error: {exc}")

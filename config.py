@@ -34,7 +34,7 @@ def _str(env, name, default):
     return env.get(name) or default
 
 
-def _int(env, name, default, minimum=0):
+def _int(env, name, default, minimum=0, maximum=None):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -44,7 +44,29 @@ def _int(env, name, default, minimum=0):
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
+
+
+# Settings of the gunicorn days: a deployment that still sets one would be
+# silently served on the default address or worker count.
+RENAMED = {"GUNICORN_BIND": "SERVER_BIND", "GUNICORN_WORKERS": "SERVER_WORKERS",
+           "GUNICORN_TIMEOUT": "SERVER_TIMEOUT"}
+
+
+def _refuse_renamed(env):
+    for old, new in RENAMED.items():
+        if env.get(old):
+            raise ConfigError(f"{old} is no longer read (the server is granian, not gunicorn): "
+                              f"rename it {new}")
+
+
+def _lifetime(env):
+    seconds = _int(env, "SERVER_WORKER_LIFETIME", 0, minimum=0)
+    if 0 < seconds < 60:
+        raise ConfigError(f"SERVER_WORKER_LIFETIME must be 0 (never) or at least 60, got {seconds}")
+    return seconds
 
 
 def _bool(env, name, default):
@@ -76,6 +98,7 @@ def from_env(env=None):
         load_dotenv(override=False)
         env = os.environ
         metrics_folder()
+    _refuse_renamed(env)
     return {
         "APP_ENV": _str(env, "APP_ENV", "production"),
         "DEBUG": _bool(env, "FLASK_DEBUG", False),
@@ -166,10 +189,18 @@ def from_env(env=None):
         "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),
         # A folder where each gunicorn worker writes its metrics (rest/metrics.py).
         "PROMETHEUS_MULTIPROC_DIR": _str(env, "PROMETHEUS_MULTIPROC_DIR", ""),
-        # gunicorn (gunicorn.conf.py).
-        "GUNICORN_BIND": _str(env, "GUNICORN_BIND", "127.0.0.1:5000"),
-        "GUNICORN_WORKERS": _int(env, "GUNICORN_WORKERS", 4, minimum=1),
-        "GUNICORN_TIMEOUT": _int(env, "GUNICORN_TIMEOUT", 30, minimum=1),
+        # The server (`python -m serving`: granian, serving/). README, "Running in production".
+        "SERVER_BIND": _str(env, "SERVER_BIND", "127.0.0.1:5000"),
+        "SERVER_WORKERS": _int(env, "SERVER_WORKERS", 4, minimum=1),
+        # A worker whose request runs longer than this is restarted (serving/worker.py).
+        "SERVER_TIMEOUT": _int(env, "SERVER_TIMEOUT", 30, minimum=1),
+        # A client has this long to send its headers, then its body (408), in seconds.
+        "SERVER_HEADER_TIMEOUT": _int(env, "SERVER_HEADER_TIMEOUT", 10, minimum=1, maximum=60),
+        "SERVER_BODY_TIMEOUT": _int(env, "SERVER_BODY_TIMEOUT", 10, minimum=1),
+        # Recycle workers: after this many seconds (0: never; at least 60), or
+        # past this many MiB of resident memory (0: no limit).
+        "SERVER_WORKER_LIFETIME": _lifetime(env),
+        "SERVER_WORKER_MAX_RSS": _int(env, "SERVER_WORKER_MAX_RSS", 0, minimum=0),
         # Account email (accounts/mail*.py, docs/security.md "Account email").
         # ACCOUNT_EMAIL: addresses on accounts, password reset, verification.
         # Unset: on outside production, and in production when MAIL_HOST is set.
@@ -316,13 +347,13 @@ def rate_limit_storage(config):
 
 
 def worker_plan(config):
-    """(processes, threads) for gunicorn: GUNICORN_WORKERS processes, unless the limits would split.
+    """(processes, threads per process): SERVER_WORKERS processes, unless the limits would split.
 
     With throttling on and its counts in memory, each process would keep its
-    own counts and let GUNICORN_WORKERS times the documented limits through,
+    own counts and let SERVER_WORKERS times the documented limits through,
     so the same concurrency runs as threads of one process instead.
     """
-    workers = config["GUNICORN_WORKERS"]
+    workers = config["SERVER_WORKERS"]
     if config.get("RATELIMIT_ENABLED") and rate_limit_storage(config) == "memory://" and workers > 1:
         return 1, workers
     return workers, 1
@@ -424,11 +455,28 @@ def _check_mail_transport(config, production):
                           "the network in clear; set MAIL_SECURITY=starttls or tls")
 
 
-def refuse_busy_address(host, port):
-    """ConfigError naming GUNICORN_BIND when another process already listens on host:port.
+def bind_address(bind):
+    """SERVER_BIND as (host, port), or the path of a unix socket ("unix:/run/api.sock").
 
-    Both servers would otherwise fail in their own words: gunicorn prints
-    "Connection in use" five times, retrying, and never names the setting.
+    ConfigError for anything else: `python -m serving` and `python app.py`
+    answer where the setting says, or not at all.
+    """
+    if bind.startswith("unix:"):
+        path = bind[len("unix:"):]
+        if path:
+            return path
+    else:
+        host, sep, port = bind.rpartition(":")
+        if sep and port.isdigit() and 0 < int(port) < 65536:
+            return host.strip("[]") or "127.0.0.1", int(port)
+    raise ConfigError(f"SERVER_BIND={bind!r} is neither HOST:PORT (127.0.0.1:5000) "
+                      f"nor unix:PATH (unix:/run/jwt-api.sock)")
+
+
+def refuse_busy_address(host, port):
+    """ConfigError naming SERVER_BIND when another process already listens on host:port.
+
+    The servers would otherwise fail in their own words, never naming the setting.
     """
     import socket
 
@@ -439,5 +487,5 @@ def refuse_busy_address(host, port):
         except OSError as exc:
             raise ConfigError(
                 f"{host}:{port} is in use ({exc.strerror}); stop the server listening there, "
-                f"or set GUNICORN_BIND to another address, e.g. GUNICORN_BIND={host}:{port + 1}"
+                f"or set SERVER_BIND to another address, e.g. SERVER_BIND={host}:{port + 1}"
             ) from None

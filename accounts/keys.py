@@ -9,7 +9,7 @@ A key's algorithm follows from its type and nothing else (RFC 8725: one
 algorithm per key): RSA >= 2048 bits is RS256, EC P-256 is ES256, Ed25519 is
 EdDSA. An asymmetric key's `kid` is its RFC 7638 JWK thumbprint, so the same
 key has the same id on every instance. Keys are read when the app is built
-and again in every new gunicorn worker (app.reload_keys, after `kill -HUP`): the
+in every server worker as it starts (so `kill -HUP` after a rotation reads them again): the
 ring lives in memory and a token's `kid` never causes a file or database read.
 """
 import base64

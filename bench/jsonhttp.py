@@ -37,7 +37,23 @@ def timed_call(method, url, token=None, body=None, headers=None, timeout=30):
     except urllib.error.HTTPError as exc:
         status, answer_headers, raw = exc.code, exc.headers, exc.read()
     elapsed = time.monotonic() - began
-    return status, dict(answer_headers), _json(raw), elapsed
+    return status, Fields(answer_headers.items()), _json(raw), elapsed
+
+
+class Fields(dict):
+    """Response header fields, looked up in any case: granian (hyper) sends names in lower case."""
+
+    def __init__(self, items=()):
+        super().__init__((name.lower(), value) for name, value in items)
+
+    def __getitem__(self, name):
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name):
+        return super().__contains__(name.lower())
+
+    def get(self, name, default=None):
+        return super().get(name.lower(), default)
 
 
 def _json(raw):

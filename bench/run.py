@@ -181,7 +181,7 @@ def server_env(base, database):
     documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
                   if line and not line.startswith("#") and "=" in line}
     env = {k: v for k, v in os.environ.items()
-           if k not in documented and not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_"))}
+           if k not in documented and not k.startswith(("DB_", "SERVER_", "RATELIMIT_", "JWT_"))}
     env.update({
         "PYTHON_DOTENV_DISABLED": "1",
         "APP_ENV": "production", "FLASK_DEBUG": "0",

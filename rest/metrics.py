@@ -1,9 +1,9 @@
 """Prometheus metrics (prometheus_client), served at /metrics when METRICS_ENABLED=true.
 
-The metric objects are process-wide singletons. Under gunicorn each worker
-counts for itself; set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder)
-before starting gunicorn and /metrics sums every worker's files
-(gunicorn.conf.py marks dead workers and clears the folder at start).
+The metric objects are process-wide singletons. Each server worker counts
+for itself; set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder) and
+/metrics sums every worker's files (`python -m serving` clears the folder at
+start; each new worker drops the live gauges of dead ones).
 
 prometheus_client switches to multi-process mode when that variable merely
 EXISTS, even empty, and then writes its files into the working directory.
@@ -12,6 +12,7 @@ is imported only when metrics are on (rest/middleware.py, rest/health.py), so
 it never sees the variable before the settings were read.
 """
 import os
+import re
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
@@ -21,7 +22,7 @@ from prometheus_client import (
 import config
 
 # prometheus_client opens its files there as soon as a gauge exists (below),
-# which under gunicorn's preload is before gunicorn.conf.py's on_starting.
+# which may be before the server's start clears it.
 MULTIPROC_DIR = config.metrics_folder()
 if MULTIPROC_DIR:
     os.makedirs(MULTIPROC_DIR, exist_ok=True)
@@ -80,7 +81,28 @@ def exposition():
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def mark_process_dead(pid):
-    """Drop a dead worker's live gauges (gunicorn child_exit hook)."""
-    if MULTIPROC_DIR:
-        multiprocess.mark_process_dead(pid)
+def forget_dead_workers():
+    """Drop the live gauges of workers that no longer run (called as each worker starts).
+
+    granian has no hook in the master when a worker dies; the next worker to
+    start sweeps instead. The files' names end in _<pid>.db.
+    """
+    if not MULTIPROC_DIR:
+        return
+    pids = {int(m.group(1)) for m in map(_PID_IN_NAME.search, os.listdir(MULTIPROC_DIR)) if m}
+    for pid in pids - {os.getpid()}:
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, MULTIPROC_DIR)
+
+
+_PID_IN_NAME = re.compile(r"_(\d+)\.db$")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

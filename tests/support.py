@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: settings, databases, a live gunicorn, JSON errors, an HTTP client.
+"""Helpers shared by the tests: settings, databases, a live server, JSON errors, an HTTP client.
 
 Tests import these with `from support import ...`; tests/conftest.py holds
 only fixtures. tests/conftest.py puts the repository root and tests/ on
@@ -164,7 +164,7 @@ def assert_error(response, status, error=None, description=None, *, field=_ANY_F
     return body
 
 
-# --- a live gunicorn server (schemathesis, newman, reliability, anyone who needs real HTTP) ---
+# --- a live server, as deployed: `python -m serving` (schemathesis, newman, reliability, anyone who needs real HTTP) ---
 
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
@@ -185,40 +185,37 @@ def stop_process(process, timeout=10):
         process.wait(timeout=5)
 
 
-class Gunicorn:
-    """The service under gunicorn on a free port, with `env` on top of a safe test environment.
+class LiveServer:
+    """The service under `python -m serving` (granian) on a free port, with `env` on top of a safe test environment.
 
-    `.url` has no trailing slash; `.log()` is what gunicorn and the app wrote
-    (stdout and stderr). `app_spec` replaces gunicorn.conf.py's "app:create_app()",
-    e.g. to pass config that has no environment variable: "app:create_app({'KEY': 'v'})".
-    Call wait_ready(), and stop() in a finally.
+    `.url` has no trailing slash; `.log()` is what the server and the app wrote
+    (stdout and stderr). Call wait_ready(), and stop() in a finally.
     """
 
     database = None  # set by start_live_server, which owns one
 
-    def __init__(self, directory, env, workers=2, app_spec=None, port=None):
+    def __init__(self, directory, env, workers=2, port=None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Nothing from the developer's shell or .env: only what is set here.
         documented = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
                       if line and not line.startswith("#") and "=" in line}
         base = {k: v for k, v in os.environ.items()
-                if k not in documented and not k.startswith(("DB_", "GUNICORN_", "RATELIMIT_", "JWT_"))}
+                if k not in documented and not k.startswith(("DB_", "SERVER_", "RATELIMIT_", "JWT_"))}
         base.update({"PYTHON_DOTENV_DISABLED": "1",
                      "APP_ENV": "test", "SECRET_KEY": SECRET, "MFA_ENCRYPTION_KEY": MFA_KEY,
                      "RATELIMIT_ENABLED": "false",
-                     "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(workers),
+                     "SERVER_BIND": f"127.0.0.1:{self.port}", "SERVER_WORKERS": str(workers),
                      "PYTHONUNBUFFERED": "1"})
         base.update({k: str(v) for k, v in env.items()})
-        self.log_path = Path(directory) / f"gunicorn-{self.port}.log"
+        self.log_path = Path(directory) / f"server-{self.port}.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py",
-                 *([app_spec] if app_spec else [])],
+                [str(ROOT / ".venv" / "bin" / "python"), "-m", "serving"],
                 cwd=ROOT, env=base, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout=30.0):
-        """Poll /healthz (any HTTP answer means gunicorn serves) until `timeout`; fail with the log."""
+        """Poll /healthz (any HTTP answer means the server serves) until `timeout`; fail with the log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -230,7 +227,7 @@ class Gunicorn:
                 return  # an HTTP error status is an answer: the server is up
             except OSError:
                 time.sleep(0.1)
-        pytest.fail(f"gunicorn at {self.url} did not answer within {timeout:.0f}s "
+        pytest.fail(f"the server at {self.url} did not answer within {timeout:.0f}s "
                     f"(exit={self.process.poll()}):\n{self.log()[-4000:]}")
 
     def worker_pids(self):
@@ -255,13 +252,13 @@ class Gunicorn:
 
 
 def start_live_server(tmp_dir, seed=True, port=None, **env_overrides):
-    """Create a database (seeded unless told) and start gunicorn on it, ready; call stop_live_server.
+    """Create a database (seeded unless told) and start the server on it, ready; call stop_live_server.
 
     `port`: listen there (e.g. one PUBLIC_URL already names) instead of on a free one.
     """
     database = create_database(prefix="test_live", seed=seed)
     try:
-        server = Gunicorn(tmp_dir, {**server_config(database), **env_overrides}, port=port)
+        server = LiveServer(tmp_dir, {**server_config(database), **env_overrides}, port=port)
     except BaseException:
         drop_database(database)
         raise
@@ -275,7 +272,7 @@ def start_live_server(tmp_dir, seed=True, port=None, **env_overrides):
 
 
 def stop_live_server(server):
-    """Stop the gunicorn start_live_server started and drop its database."""
+    """Stop the server start_live_server started and drop its database."""
     server.stop()
     drop_database(server.database)
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.live
 def test_the_bare_flask_baseline_serves_under_our_gunicorn_conf(tmp_path):
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("APP_ENV", "SECRET_KEY")}
-    env.update({"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1",
+    env.update({"SERVER_BIND": f"127.0.0.1:{port}", "SERVER_WORKERS": "1",
                 "PYTHON_DOTENV_DISABLED": "1", "APP_ENV": "development"})
     log_path = tmp_path / "gunicorn.log"
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")

@@ -63,8 +63,8 @@ def test_serving_writes_no_file_into_the_tree(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DB_", "APP_"))}
     env.update({k: str(v) for k, v in server_config(database).items()})
     env.update({"SECRET_KEY": "s" * 48, "MFA_ENCRYPTION_KEY": "m" * 43 + "=",
-                "METRICS_ENABLED": "true", "GUNICORN_WORKERS": "2",
-                "GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONDONTWRITEBYTECODE": "1"})
+                "METRICS_ENABLED": "true", "SERVER_WORKERS": "2",
+                "SERVER_BIND": f"127.0.0.1:{port}", "PYTHONDONTWRITEBYTECODE": "1"})
     bindir = os.path.dirname(sys.executable)
     try:
         subprocess.run([os.path.join(bindir, "flask"), "--app", "app", "init-db"], cwd=tree, env=env,

@@ -189,11 +189,11 @@ def test_rate_limit_storage_defaults_to_redis_url(env, uri):
 
 
 @pytest.mark.parametrize("env, plan", [
-    ({"GUNICORN_WORKERS": "4"}, (1, 4)),  # memory counts: one process, four threads
-    ({"GUNICORN_WORKERS": "4", "REDIS_URL": "redis://r:6379/0"}, (4, 1)),
-    ({"GUNICORN_WORKERS": "4", "RATELIMIT_STORAGE_URI": "redis://r:6379/0"}, (4, 1)),
-    ({"GUNICORN_WORKERS": "4", "RATELIMIT_ENABLED": "false"}, (4, 1)),
-    ({"GUNICORN_WORKERS": "1"}, (1, 1)),
+    ({"SERVER_WORKERS": "4"}, (1, 4)),  # memory counts: one process, four threads
+    ({"SERVER_WORKERS": "4", "REDIS_URL": "redis://r:6379/0"}, (4, 1)),
+    ({"SERVER_WORKERS": "4", "RATELIMIT_STORAGE_URI": "redis://r:6379/0"}, (4, 1)),
+    ({"SERVER_WORKERS": "4", "RATELIMIT_ENABLED": "false"}, (4, 1)),
+    ({"SERVER_WORKERS": "1"}, (1, 1)),
 ])
 def test_gunicorn_never_splits_memory_counts_over_processes(env, plan):
     assert config.worker_plan(config.from_env(env)) == plan

@@ -175,7 +175,7 @@ def test_the_image_command_starts_as_nobody_on_a_read_only_tree(image_tree, tmp_
     port = free_port()
     env.update({"DB_HOST": server["DB_HOST"], "DB_PORT": str(server["DB_PORT"]),
                 "DB_USER": server["DB_USER"], "DB_PASSWORD": server["DB_PASSWORD"],
-                "DB_NAME": database, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2"})
+                "DB_NAME": database, "SERVER_BIND": f"127.0.0.1:{port}", "SERVER_WORKERS": "2"})
     for name in ("RATELIMIT_STORAGE_URI", "REDIS_URL"):
         env[name] = env[name].replace("redis://redis:", "redis://127.0.0.1:")
 

@@ -80,7 +80,7 @@ def test_api_uses_redis_for_rate_limits_and_the_cache_and_binds_all_interfaces(c
     assert env["RATELIMIT_STORAGE_URI"] == "redis://redis:6379"
     assert env["REDIS_URL"] == "redis://redis:6379"
     assert env["DB_HOST"] == "db"
-    assert env["GUNICORN_BIND"] == "0.0.0.0:5000"
+    assert env["SERVER_BIND"] == "0.0.0.0:5000"
     assert env["APP_ENV"] == "production"
     assert compose["services"]["api"]["env_file"] == ".env"
 
@@ -132,7 +132,7 @@ def test_dockerfile_runs_gunicorn_with_its_config(dockerfile):
     cmd = json.loads(dict(dockerfile)["CMD"])
     assert cmd == ["gunicorn", "-c", "gunicorn.conf.py"]
     env = " ".join(args for name, args in dockerfile if name == "ENV")
-    assert "GUNICORN_BIND=0.0.0.0:5000" in env and "APP_ENV=production" in env
+    assert "SERVER_BIND=0.0.0.0:5000" in env and "APP_ENV=production" in env
     assert ("EXPOSE", "5000") in dockerfile
 
 

@@ -56,7 +56,7 @@ def test_make_run_runs_bootstrap_then_gunicorn():
      "error: SECRET_KEY is shorter than 32 bytes; generate one with: python -c"),
     ({"DB_PORT": "abc"}, "error: DB_PORT must be an integer, got 'abc'"),
     ({"APP_ENV": "prod"}, "error: APP_ENV must be one of: development, test, production (got 'prod')"),
-    ({"GUNICORN_WORKERS": "zero"}, "error: GUNICORN_WORKERS must be an integer, got 'zero'"),
+    ({"SERVER_WORKERS": "zero"}, "error: SERVER_WORKERS must be an integer, got 'zero'"),
 ])
 @pytest.mark.parametrize("command", [[FLASK, "bootstrap"], [GUNICORN, "-c", "gunicorn.conf.py"],
                                      [PYTHON, "app.py"]])
@@ -91,23 +91,23 @@ def test_a_busy_port_names_gunicorn_bind_once(command):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = _run(command, GUNICORN_BIND=f"127.0.0.1:{port}")
+        result = _run(command, SERVER_BIND=f"127.0.0.1:{port}")
     line = _the_error(result)
     assert line == (f"error: 127.0.0.1:{port} is in use (Address already in use); stop the server "
-                    f"listening there, or set GUNICORN_BIND to another address, "
-                    f"e.g. GUNICORN_BIND=127.0.0.1:{port + 1}")
+                    f"listening there, or set SERVER_BIND to another address, "
+                    f"e.g. SERVER_BIND=127.0.0.1:{port + 1}")
     assert "Connection in use" not in result.stderr and "Retrying" not in result.stderr
 
 
 def test_python_app_py_serves_on_gunicorn_bind(tmp_path):
-    """The tutorials' `python app.py` answers where gunicorn would: GUNICORN_BIND, not a fixed 5000."""
+    """The tutorials' `python app.py` answers where gunicorn would: SERVER_BIND, not a fixed 5000."""
     import time
     import urllib.request
     from support import free_port, stop_process
     port = free_port()
     log = tmp_path / "dev-server.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([PYTHON, "app.py"], cwd=ROOT, env=_env(GUNICORN_BIND=f"127.0.0.1:{port}"),
+        process = subprocess.Popen([PYTHON, "app.py"], cwd=ROOT, env=_env(SERVER_BIND=f"127.0.0.1:{port}"),
                                    stdout=out, stderr=out)
     try:
         deadline = time.monotonic() + 20
@@ -125,8 +125,8 @@ def test_python_app_py_serves_on_gunicorn_bind(tmp_path):
 
 @pytest.mark.parametrize("bind", ["unix:/tmp/jwt-api.sock", "127.0.0.1", "127.0.0.1:http"])
 def test_python_app_py_explains_a_bind_it_cannot_serve(bind):
-    line = _the_error(_run([PYTHON, "app.py"], GUNICORN_BIND=bind))
-    assert line == f"error: GUNICORN_BIND={bind!r}: `python app.py` needs HOST:PORT, e.g. 127.0.0.1:5000"
+    line = _the_error(_run([PYTHON, "app.py"], SERVER_BIND=bind))
+    assert line == f"error: SERVER_BIND={bind!r}: `python app.py` needs HOST:PORT, e.g. 127.0.0.1:5000"
 
 
 def test_a_production_first_start_says_how_to_make_the_admin_with_the_flask_that_ran():

@@ -1,6 +1,6 @@
 """The service on the test cluster: a database on the Galera nodes and gunicorn instances in front.
 
-Instances are started with tests/support.py's Gunicorn (a free port, a
+Instances are started with tests/support.py's LiveServer (a free port, a
 clean environment, stopped by PID), each pointed at one or more
 nodes through DB_HOST, with REDIS_URL set to the Sentinel address so that
 every worker caches identities and pages, as deployed.
@@ -13,7 +13,7 @@ import threading
 import pytest
 
 import db
-from support import ROOT, Gunicorn
+from support import ROOT, LiveServer
 from support import timed_call as call  # (status, headers, JSON body, seconds)
 
 PASSWORD = "cluster-test-password-8Wz"
@@ -35,7 +35,7 @@ def instance(directory, cluster, nodes, database, workers=2, **env):
                     REDIS_URL=cluster.redis.url(), CACHE_SECONDS=10,
                     DB_CAUSAL_READS=os.environ.get("CLUSTER_DB_CAUSAL_READS", "auto"))
     settings.update(env)
-    server = Gunicorn(directory, settings, workers=workers)
+    server = LiveServer(directory, settings, workers=workers)
     server.wait_ready(timeout=60)
     server.nodes, server.database = nodes, database
     return server

@@ -1,4 +1,4 @@
-"""Servers the reliability tests start themselves: a private MariaDB (gunicorn: support.Gunicorn).
+"""Servers the reliability tests start themselves: a private MariaDB (gunicorn: support.LiveServer).
 
 Each test stops exactly what it started, by PID (terminate, then kill), and
 talks to loopback addresses only.

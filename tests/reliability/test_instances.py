@@ -10,7 +10,7 @@ import secrets
 import pytest
 
 import db
-from support import Gunicorn, call, create_database, drop_database, require_redis, server_config
+from support import LiveServer, call, create_database, drop_database, require_redis, server_config
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
@@ -30,13 +30,12 @@ def instances(tmp_path_factory):
     # every change is announced through Redis (rest/user_cache.py).
     env = dict(server_config(database), RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI=REDIS_URI,
                RATELIMIT_REFRESH=f"{REFRESH_LIMIT}/minute", RATELIMIT_REGISTER="100/minute",
-               REDIS_URL=REDIS_URI)
-    spec = f"app:create_app({{'RATELIMIT_KEY_PREFIX': '{prefix}'}})"
+               REDIS_URL=REDIS_URI, RATELIMIT_KEY_PREFIX=prefix)
     directory = tmp_path_factory.mktemp("instances")
     started = []
     try:
         for _ in range(2):
-            started.append(Gunicorn(directory, env, workers=2, app_spec=spec))
+            started.append(LiveServer(directory, env, workers=2))
         for server in started:
             server.wait_ready()
             server.database = database

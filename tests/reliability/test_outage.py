@@ -17,7 +17,7 @@ import pytest
 
 import db
 from servers import PrivateMariaDB
-from support import ROOT, Gunicorn, require_tool, timed_call
+from support import ROOT, LiveServer, require_tool, timed_call
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -48,7 +48,7 @@ def service(private_db, tmp_path):
     config = private_db.config()
     db.server_execute(config, "CREATE DATABASE outage CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     db.run_script(private_db.config("outage"), (ROOT / "sql" / "schema.sql").read_text())
-    server = Gunicorn(tmp_path, private_db.config("outage"), workers=2)
+    server = LiveServer(tmp_path, private_db.config("outage"), workers=2)
     try:
         server.wait_ready()
         yield server

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from support import Gunicorn, call, create_database, drop_database, server_config
+from support import LiveServer, call, create_database, drop_database, server_config
 
 pytestmark = pytest.mark.live
 
@@ -20,7 +20,7 @@ RACERS = 20
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     database = create_database(prefix="test_races")
-    server = Gunicorn(tmp_path_factory.mktemp("races"), server_config(database), workers=4)
+    server = LiveServer(tmp_path_factory.mktemp("races"), server_config(database), workers=4)
     try:
         server.wait_ready()
         yield server

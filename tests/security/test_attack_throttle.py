@@ -392,7 +392,7 @@ def _spray(url, attempts):
 @pytest.mark.parametrize("storage", ["shipped defaults", pytest.param("REDIS_URL", marks=pytest.mark.redis)])
 def test_four_workers_let_no_more_than_the_documented_limit_through(tmp_path, storage):
     """Per-worker counts: with four gunicorn workers, one address gets exactly RATELIMIT_LOGIN attempts a minute, not four times as many."""
-    env = {"GUNICORN_WORKERS": "4", "RATELIMIT_ENABLED": "true",
+    env = {"SERVER_WORKERS": "4", "RATELIMIT_ENABLED": "true",
            "RATELIMIT_LOGIN": f"{LIVE_LOGIN_LIMIT}/minute", "ACCESS_LOG": "false",
            "RATELIMIT_KEY_PREFIX": "atk-live-" + secrets.token_hex(6)}
     if storage == "REDIS_URL":  # what compose and a .env with Redis set: no RATELIMIT_STORAGE_URI
