@@ -111,6 +111,28 @@ def _keyring(app):
     return keys.build_ring(app.config, secret)  # ConfigError if a key file is unusable
 
 
+def reload_keys(app):
+    """Read the key files again (serving/worker.py, in every new worker: kill -HUP after `keys rotate`).
+
+    `python -m serving` builds the app once, in the master, and every worker,
+    HUP's included, is forked from that loaded app: without this they would
+    keep the ring of the first start. HS256 rings come from settings alone, which a HUP
+    does not re-read, and a random development secret must stay the same in
+    every worker, so only file-backed rings are rebuilt. Unusable files leave
+    the current ring in place and log one line: a bad rotation must not stop
+    the workers from starting.
+    """
+    config = app.config
+    if not config["SECRET_KEY"] or (config["JWT_ALGORITHM"] == "HS256"
+                                     and not config["JWT_VERIFY_KEYS_DIR"]):
+        return
+    try:
+        app.extensions["keyring"] = _keyring(app)
+    except settings.ConfigError as exc:
+        log.error("keys not reloaded (%s); still signing with kid %s",
+                  exc, app.extensions["keyring"].signing.kid)
+
+
 if __name__ == "__main__":
     try:
         application = create_app()

@@ -3,7 +3,7 @@
 Settings come from config.py like every other (SERVER_*, .env). The app is
 built once here, before any worker starts, so an unsafe or malformed setting
 stops the start with one line; then granian forks SERVER_WORKERS workers that
-each build their own (serving/worker.py).
+serve it (serving/worker.py).
 
 Signals (granian's): TERM or INT stop gracefully (workers finish what they
 hold, up to 10 s); HUP starts new workers and retires the old ones,
@@ -17,6 +17,7 @@ import secrets
 import sys
 
 import config
+from serving import worker
 
 log = logging.getLogger("jwt_api.server")
 
@@ -38,22 +39,37 @@ LOGGING = {
 }
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    """Serve the service, or with an argument MODULE:NAME another WSGI app the same way (bench/)."""
     import logging.config
 
     logging.config.dictConfig(LOGGING)
     try:
-        application = _checked_app()
-        settings = application.config
+        application = _other_app(argv[0]) if argv else _checked_app()
+        settings = config.from_env() if argv else application.config
         address = config.bind_address(settings["SERVER_BIND"])
         if isinstance(address, tuple):
             config.refuse_busy_address(*address)
     except config.ConfigError as exc:
         sys.exit(f"error: {exc}")
     _empty_metrics_folder(settings["PROMETHEUS_MULTIPROC_DIR"])
+    worker.preloaded = application  # forked workers serve this one (serving/worker.py)
+    worker.ours = not argv
     server = _server(settings, address)
-    _say_where(settings, address)
+    if not argv:
+        _say_where(settings, address)
     server.serve()
+
+
+def _other_app(spec: str):
+    """The WSGI app named MODULE:NAME (the bench's bare Flask baseline, served like the service)."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name or "app")
+    except (ImportError, AttributeError) as exc:
+        raise config.ConfigError(f"cannot load the WSGI app {spec!r}: {exc}") from None
 
 
 def _checked_app():
@@ -124,4 +140,4 @@ def _say_where(settings: dict, address) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

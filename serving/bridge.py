@@ -90,11 +90,10 @@ class WsgiBridge:
     async def _body(self, scope: Any, proto: Any) -> bytes:
         """The whole body, or a Refusal: 413 past max_body, 408 past body_timeout."""
         headers = scope.headers
+        # With both framings hyper keeps Transfer-Encoding, drops Content-Length and
+        # closes the connection after the answer (RFC 9112 6.3): nothing to smuggle.
         chunked = "transfer-encoding" in headers
         length = headers.get("content-length")
-        if chunked and length is not None:
-            # Request smuggling's favourite ambiguity (RFC 9112 6.1): refuse it.
-            raise Refusal(400, "Send Content-Length or Transfer-Encoding, not both.")
         if not chunked:
             if length is None:
                 return b""

@@ -1,8 +1,9 @@
 """What each granian worker runs: the app, wrapped in the bridge, with its per-process duties.
 
-granian imports `serving.worker:build` in every worker it (re)spawns, so each
-worker builds its own app: a HUP after `flask keys rotate` gives new workers
-that read the key files again, with no hook needed.
+granian calls `serving.worker:build` in every worker it (re)spawns. Workers
+are forked from the master, which built and checked the app before the first
+one (serving/__main__.py): they share that app's memory, and each reads the
+key files again, so a HUP after `flask keys rotate` signs with the new key.
 """
 from __future__ import annotations
 
@@ -17,11 +18,23 @@ from serving.bridge import Clock, Limits, WsgiBridge
 log = logging.getLogger("jwt_api.server")
 
 
+# The master's app, set before the first fork (serving/__main__.py), and
+# whether it is the service (False: another WSGI app, e.g. bench/'s baseline).
+preloaded = None
+ours = True
+
+
 def build() -> WsgiBridge:
     """The RSGI app of this worker (granian's --factory target)."""
     import app  # here, not at import: the master imports this module too
 
-    application = app.create_app()
+    if not ours:
+        return WsgiBridge(preloaded, Limits(max_body=64 * 1024, body_timeout=10))
+    if preloaded is None:  # a spawned, not forked, worker: nothing to share
+        application = app.create_app()
+    else:
+        application = preloaded
+        app.reload_keys(application)
     settings = application.config
     _, threads = config.worker_plan(settings)
     bridge = WsgiBridge(application, Limits(max_body=settings["MAX_CONTENT_LENGTH"],

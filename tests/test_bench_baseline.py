@@ -1,9 +1,10 @@
-"""bench/'s baseline, a bare Flask app, starts under the service's own gunicorn.conf.py.
+"""bench/'s baselines, a bare Flask app, start: under gunicorn's sync workers and under our server.
 
-Every bench figure is a fraction of this app's, served with the same
-settings; gunicorn.conf.py's hooks (key reload, mail sender, start-up hints)
-must therefore leave an app that is not ours alone. One of them once crashed
-gunicorn here, and `make bench` could not start.
+Every bench figure is a ratio to these, measured in the same run: bare Flask
+on gunicorn sync workers (the ceiling every Flask user knows) and the same
+app served by `python -m serving bench.hello:app`, so the distance between
+our endpoints and our server's own ceiling shows too. If either could not
+start, `make bench` could not either.
 """
 import os
 import subprocess
@@ -18,27 +19,47 @@ from support import ROOT, free_port
 
 pytestmark = pytest.mark.live
 
+BIN = os.path.dirname(sys.executable)
 
-def test_the_bare_flask_baseline_serves_under_our_gunicorn_conf(tmp_path):
-    port = free_port()
+
+def _hello_from(command, port, tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ("APP_ENV", "SECRET_KEY")}
     env.update({"SERVER_BIND": f"127.0.0.1:{port}", "SERVER_WORKERS": "1",
                 "PYTHON_DOTENV_DISABLED": "1", "APP_ENV": "development"})
-    log_path = tmp_path / "gunicorn.log"
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    log_path = tmp_path / "baseline.log"
     with open(log_path, "wb") as log:
-        server = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "bench.hello:app"], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=log)
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        body = None
         deadline = time.monotonic() + 30
-        while body is None and time.monotonic() < deadline and server.poll() is None:
+        while time.monotonic() < deadline and server.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=2) as response:
-                    body = response.read()
+                    return response.read(), dict(response.headers)
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
     finally:
         server.terminate()
         server.wait(timeout=15)
-    assert body == b'{"message":"hello"}\n', log_path.read_text(errors="replace")[-3000:]
+    pytest.fail(log_path.read_text(errors="replace")[-3000:])
+
+
+def test_the_bare_flask_baseline_serves_under_gunicorn_sync_workers(tmp_path):
+    port = free_port()
+    body, _ = _hello_from([os.path.join(BIN, "gunicorn"), "--workers", "1", "--bind", f"127.0.0.1:{port}",
+                           "bench.hello:app"], port, tmp_path)
+    assert body == b'{"message":"hello"}\n'
+
+
+def test_the_bare_flask_baseline_serves_under_our_server(tmp_path):
+    port = free_port()
+    body, headers = _hello_from([sys.executable, "-m", "serving", "bench.hello:app"], port, tmp_path)
+    assert body == b'{"message":"hello"}\n'
+    assert headers.get("server", headers.get("Server")) == ""  # the bridge's empty banner
+
+
+def test_an_app_the_server_cannot_load_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "serving", "bench.nothing_here:app"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHON_DOTENV_DISABLED": "1", "APP_ENV": "development"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error: cannot load the WSGI app 'bench.nothing_here:app'")

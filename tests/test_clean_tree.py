@@ -41,7 +41,7 @@ def _wait_until_answers(url, process, log_path, timeout=30.0):
             return
         except OSError:
             time.sleep(0.1)
-    pytest.fail(f"gunicorn did not answer: {log_path.read_text(errors='replace')[-3000:]}")
+    pytest.fail(f"the server did not answer: {log_path.read_text(errors='replace')[-3000:]}")
 
 
 def _listing(folder):
@@ -69,12 +69,12 @@ def test_serving_writes_no_file_into_the_tree(tmp_path):
     try:
         subprocess.run([os.path.join(bindir, "flask"), "--app", "app", "init-db"], cwd=tree, env=env,
                        check=True, capture_output=True, timeout=60)
-        log = open(tmp_path / "gunicorn.log", "wb")
-        server = subprocess.Popen([os.path.join(bindir, "gunicorn"), "-c", "gunicorn.conf.py"], cwd=tree,
+        log = open(tmp_path / "server.log", "wb")
+        server = subprocess.Popen([os.path.join(bindir, "python"), "-m", "serving"], cwd=tree,
                                   env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_until_answers(url + "/healthz", server, tmp_path / "gunicorn.log")
+            _wait_until_answers(url + "/healthz", server, tmp_path / "server.log")
             for _ in range(4):
                 with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
                     assert b"http_requests_total" in response.read()

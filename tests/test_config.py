@@ -96,9 +96,8 @@ def _env_without_secret():
 
 
 @pytest.mark.live
-def test_gunicorn_refuses_to_start_in_one_line():
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    result = subprocess.run([gunicorn, "-c", "gunicorn.conf.py"], cwd=ROOT, env=_env_without_secret(),
+def test_the_server_refuses_to_start_in_one_line():
+    result = subprocess.run([sys.executable, "-m", "serving"], cwd=ROOT, env=_env_without_secret(),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].lower().startswith("error: secret_key is not set; generate one")
@@ -175,7 +174,7 @@ def test_production_refuses_the_smtp_password_in_clear():
 def test_mail_transport_settings_that_start(env):
     config.validate(_production(**env))
 
-# --- where rate-limit counts live, and how gunicorn runs (docs/security.md) ---
+# --- where rate-limit counts live, and how the server runs (docs/security.md) ---
 
 @pytest.mark.parametrize("env, uri", [
     ({}, "memory://"),
@@ -195,5 +194,5 @@ def test_rate_limit_storage_defaults_to_redis_url(env, uri):
     ({"SERVER_WORKERS": "4", "RATELIMIT_ENABLED": "false"}, (4, 1)),
     ({"SERVER_WORKERS": "1"}, (1, 1)),
 ])
-def test_gunicorn_never_splits_memory_counts_over_processes(env, plan):
+def test_the_server_never_splits_memory_counts_over_processes(env, plan):
     assert config.worker_plan(config.from_env(env)) == plan

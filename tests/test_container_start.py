@@ -159,7 +159,7 @@ def test_the_image_command_starts_as_nobody_on_a_read_only_tree(image_tree, tmp_
         pytest.skip("switching to an unprivileged user needs root")
     instructions = _dockerfile()
     command = json.loads(dict(instructions)["CMD"])
-    assert command[0] == "gunicorn"
+    assert command == ["python", "-m", "serving"]
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["api"]
     assert compose["env_file"] == ".env" and compose["read_only"] is True
 
@@ -180,7 +180,7 @@ def test_the_image_command_starts_as_nobody_on_a_read_only_tree(image_tree, tmp_
         env[name] = env[name].replace("redis://redis:", "redis://127.0.0.1:")
 
     before = _snapshot(image_tree)
-    log = tmp_path / "gunicorn.log"
+    log = tmp_path / "server.log"
     with open(log, "wb") as stderr:
         process = subprocess.Popen(_as_nobody(command), cwd=image_tree, env=env,
                                    stdout=stderr, stderr=stderr)

@@ -12,7 +12,6 @@ from support import ROOT, server_config
 pytestmark = pytest.mark.live
 
 FLASK = str(ROOT / ".venv" / "bin" / "flask")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 STRONG = "k" * 48
 MFA_KEY = "m" * 43 + "="  # production requires one (a well-formed Fernet key)
@@ -44,11 +43,11 @@ def _the_error(result):
     return errors[0]
 
 
-def test_make_run_runs_bootstrap_then_gunicorn():
+def test_make_run_runs_bootstrap_then_the_server():
     dry = subprocess.run(["make", "-n", "-o", ".env", "-o", ".venv/.deps", "run"], cwd=ROOT,
                          capture_output=True, text=True, timeout=30)
     commands = [line for line in dry.stdout.splitlines() if line.startswith(".venv/bin/")]
-    assert commands == [".venv/bin/flask --app app bootstrap", ".venv/bin/gunicorn -c gunicorn.conf.py"]
+    assert commands == [".venv/bin/flask --app app bootstrap", ".venv/bin/python -m serving"]
 
 
 @pytest.mark.parametrize("settings, expected", [
@@ -58,12 +57,15 @@ def test_make_run_runs_bootstrap_then_gunicorn():
     ({"APP_ENV": "prod"}, "error: APP_ENV must be one of: development, test, production (got 'prod')"),
     ({"SERVER_WORKERS": "zero"}, "error: SERVER_WORKERS must be an integer, got 'zero'"),
 ])
-@pytest.mark.parametrize("command", [[FLASK, "bootstrap"], [GUNICORN, "-c", "gunicorn.conf.py"],
-                                     [PYTHON, "app.py"]])
-def test_bad_settings_stop_bootstrap_and_gunicorn_in_one_line(command, settings, expected):
-    line = _the_error(_run(command, **settings))
-    # gunicorn writes its own "Error: " before the message.
-    assert line.split(": ", 1)[1].startswith(expected.split(": ", 1)[1])
+@pytest.mark.parametrize("command", [[FLASK, "bootstrap"], [PYTHON, "-m", "serving"], [PYTHON, "app.py"]])
+def test_bad_settings_stop_bootstrap_and_the_server_in_one_line(command, settings, expected):
+    assert _the_error(_run(command, **settings)).startswith(expected)
+
+
+def test_a_gunicorn_setting_left_in_the_environment_is_named_with_its_new_name():
+    line = _the_error(_run([PYTHON, "-m", "serving"], GUNICORN_BIND="0.0.0.0:5000"))
+    assert line == ("error: GUNICORN_BIND is no longer read (the server is granian, not gunicorn): "
+                    "rename it SERVER_BIND")
 
 
 def test_wrong_database_credentials_are_not_an_unreachable_server():
@@ -85,8 +87,8 @@ def test_an_unreachable_server_says_how_to_start_one():
     assert "docker compose up -d db" in line and "refused the credentials" not in line
 
 
-@pytest.mark.parametrize("command", [[GUNICORN, "-c", "gunicorn.conf.py"], [PYTHON, "app.py"]])
-def test_a_busy_port_names_gunicorn_bind_once(command):
+@pytest.mark.parametrize("command", [[PYTHON, "-m", "serving"], [PYTHON, "app.py"]])
+def test_a_busy_port_names_server_bind_once(command):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -99,8 +101,8 @@ def test_a_busy_port_names_gunicorn_bind_once(command):
     assert "Connection in use" not in result.stderr and "Retrying" not in result.stderr
 
 
-def test_python_app_py_serves_on_gunicorn_bind(tmp_path):
-    """The tutorials' `python app.py` answers where gunicorn would: SERVER_BIND, not a fixed 5000."""
+def test_python_app_py_serves_on_server_bind(tmp_path):
+    """The tutorials' `python app.py` answers where the server would: SERVER_BIND, not a fixed 5000."""
     import time
     import urllib.request
     from support import free_port, stop_process
@@ -123,10 +125,17 @@ def test_python_app_py_serves_on_gunicorn_bind(tmp_path):
         stop_process(process)
 
 
-@pytest.mark.parametrize("bind", ["unix:/tmp/jwt-api.sock", "127.0.0.1", "127.0.0.1:http"])
-def test_python_app_py_explains_a_bind_it_cannot_serve(bind):
-    line = _the_error(_run([PYTHON, "app.py"], SERVER_BIND=bind))
-    assert line == f"error: SERVER_BIND={bind!r}: `python app.py` needs HOST:PORT, e.g. 127.0.0.1:5000"
+@pytest.mark.parametrize("command", [[PYTHON, "-m", "serving"], [PYTHON, "app.py"]])
+@pytest.mark.parametrize("bind", ["127.0.0.1", "127.0.0.1:http", "unix:"])
+def test_a_bind_that_cannot_be_served_is_explained(command, bind):
+    line = _the_error(_run(command, SERVER_BIND=bind))
+    assert line == (f"error: SERVER_BIND={bind!r} is neither HOST:PORT (127.0.0.1:5000) "
+                    f"nor unix:PATH (unix:/run/jwt-api.sock)")
+
+
+def test_python_app_py_sends_a_unix_socket_to_the_server():
+    line = _the_error(_run([PYTHON, "app.py"], SERVER_BIND="unix:/tmp/jwt-api.sock"))
+    assert line == "error: `python app.py` serves HOST:PORT only; use `python -m serving` for a unix socket"
 
 
 def test_a_production_first_start_says_how_to_make_the_admin_with_the_flask_that_ran():

@@ -12,7 +12,7 @@ import time
 
 HEADER_START = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 BODY_START = (b"POST /auth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-              b"Content-Length: 100000\r\n\r\n")
+              b"Content-Length: 1000\r\n\r\n")
 
 
 class Tally:

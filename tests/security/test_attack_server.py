@@ -1,6 +1,6 @@
-"""Attacks against the real server: gunicorn (2 workers) with throttling on and its
-counts in Redis. What gunicorn refuses itself never reaches the app; what reaches
-the app gets the service's JSON error."""
+"""Attacks against the real server: `python -m serving` (2 workers) with throttling on and
+its counts in Redis. What the server refuses itself never reaches the app, and is
+answered in the service's JSON error shape too (tests/security/test_attack_framing.py)."""
 import json
 import secrets
 import socket
@@ -65,13 +65,14 @@ def assert_clean(status, payload):
 
 
 def test_100_kb_header_at_the_server(server):
-    """A 100 KB Authorization header: gunicorn answers 431 itself (limit_request_field_size 8190)."""
+    """A 100 KB Authorization header: the server answers 431 itself, in the JSON shape (serving/bridge.py)."""
     status, headers, payload = raw_request(
         server, request_head("GET", "/rest-auth", {"Authorization": "Bearer " + "a" * 100_000}))
     assert_clean(status, payload)
     assert status == 431
-    assert headers["content-type"].startswith("text/html")  # gunicorn's page, not the app's JSON
-    # Just under gunicorn's limit the app sees it, and refuses it by JWT_MAX_LENGTH.
+    assert json.loads(payload) == {"status_code": 431, "error": "Request Header Fields Too Large",
+                                   "description": "The header fields are larger than 16384 bytes."}
+    # Under the server's limit the app sees it, and refuses it by JWT_MAX_LENGTH.
     status, headers, payload = raw_request(
         server, request_head("GET", "/rest-auth", {"Authorization": "Bearer " + "a" * 8000}))
     assert_clean(status, payload)
@@ -93,7 +94,7 @@ def test_10_mb_body_at_the_server(server):
 
 
 def test_login_limit_is_shared_by_every_worker(server):
-    """Guessing spread over both gunicorn workers still meets one per-IP count kept in Redis."""
+    """Guessing spread over both server workers still meets one per-IP count kept in Redis."""
     statuses, retry_after = [], []
     for n in range(LOGIN_LIMIT + 4):  # a new connection each: the kernel spreads them over workers
         body = json.dumps({"username": f"spray{n}", "password": "Summer2024!"}).encode()
