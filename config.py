@@ -455,6 +455,22 @@ def _check_mail_transport(config, production):
                           "the network in clear; set MAIL_SECURITY=starttls or tls")
 
 
+def share_a_development_secret():
+    """Outside production, put a random SECRET_KEY in the environment when none is set; True if it did.
+
+    Keys derived from it (the TOTP key in development) are drawn lazily in
+    each worker, so without one shared secret a token or TOTP secret made by
+    one worker would be refused by the next.
+    """
+    import secrets
+
+    settings = from_env()  # also loads .env into os.environ
+    if settings["SECRET_KEY"] or settings["APP_ENV"] == "production":
+        return False
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(48)
+    return True
+
+
 def bind_address(bind):
     """SERVER_BIND as (host, port), or the path of a unix socket ("unix:/run/api.sock").
 

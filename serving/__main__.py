@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 
 import config
@@ -81,14 +80,8 @@ def _checked_app():
 
 
 def _one_secret_for_every_worker() -> None:
-    """Outside production an unset SECRET_KEY means a random one: it must be the same in every worker.
-
-    Each worker builds its own app, so a key drawn there would differ per
-    worker and a token signed by one would be refused by the next.
-    """
-    settings = config.from_env()  # also loads .env into os.environ
-    if not settings["SECRET_KEY"] and settings["APP_ENV"] != "production":
-        os.environ["SECRET_KEY"] = secrets.token_urlsafe(48)
+    """Outside production an unset SECRET_KEY means a random one: the same in every worker."""
+    if config.share_a_development_secret():
         log.warning("SECRET_KEY is not set: using a random key; tokens die with this server")
 
 
@@ -110,6 +103,7 @@ def _server(settings: dict, address):
         respawn_failed_workers=True, respawn_interval=1.0,
         workers_lifetime=settings["SERVER_WORKER_LIFETIME"] or None,
         workers_max_rss=settings["SERVER_WORKER_MAX_RSS"] or None,
+        rss_sample_interval=5,  # granian's default, 30 s, lets a leak run long
         workers_kill_timeout=GRACEFUL_SECONDS,
         log_dictconfig=LOGGING, log_access=False,  # the app logs each request itself
         **where,

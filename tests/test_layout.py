@@ -20,7 +20,8 @@ DOMAIN = ("accounts", "content")
 SERVICE_FILES = sorted(
     [p for package in ("accounts", "content", "rest") for p in (ROOT / package).glob("*.py")]
     + [ROOT / name for name in ("app.py", "db.py", "config.py", "cli.py", "security_cli.py",
-                                "mail_cli.py", "redis_client.py", "schema.py", "gunicorn.conf.py")]
+                                "mail_cli.py", "redis_client.py", "schema.py")]
+    + sorted((ROOT / "serving").glob("*.py"))
 )
 
 

@@ -1,0 +1,135 @@
+"""The server's promises about its workers (README, "Running in production"; docs/operations.md).
+
+- A request stuck longer than SERVER_TIMEOUT ends its worker; a new one serves, and the
+  stuck request's transaction is never committed.
+- SIGTERM lets the request in flight finish before the server exits.
+- Workers over SERVER_WORKER_MAX_RSS are replaced while every request keeps being answered,
+  and a dead worker's live gauges leave /metrics.
+A request is held inside the database by a row lock this test takes itself.
+"""
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pymysql
+import pytest
+
+from support import call, server_config, start_live_server, stop_live_server
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+
+def login(server):
+    status, _, body = call("POST", server.url + "/auth", body={"username": "roy", "password": "roy"})
+    assert status == 200, body
+    return body["access_token"], body["user"]["id"] if "user" in body else 1
+
+
+def lock_the_user_row(database, user_id):
+    """A connection holding roy's row FOR UPDATE: any write to it waits."""
+    settings = server_config(database)
+    connection = pymysql.connect(host=settings["DB_HOST"], port=settings["DB_PORT"], user=settings["DB_USER"],
+                                 password=settings["DB_PASSWORD"], database=database, autocommit=False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM user WHERE id = %s FOR UPDATE", (user_id,))
+    return connection
+
+
+def patch_in_background(server, token, user_id, results):
+    def run():
+        try:
+            results.append(call("PATCH", f"{server.url}/users/{user_id}", token=token,
+                                body={"username": "held"}, timeout=30))
+        except OSError as exc:  # the connection ended with no answer
+            results.append(exc)
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def stored_username(database, user_id):
+    settings = server_config(database)
+    connection = pymysql.connect(host=settings["DB_HOST"], port=settings["DB_PORT"], user=settings["DB_USER"],
+                                 password=settings["DB_PASSWORD"], database=database)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT username FROM user WHERE id = %s", (user_id,))
+        return cursor.fetchone()[0]
+
+
+def test_a_request_past_server_timeout_ends_its_worker_and_commits_nothing(tmp_path):
+    server = start_live_server(tmp_path, SERVER_TIMEOUT="2", DB_READ_TIMEOUT="30", SERVER_WORKERS="1")
+    try:
+        token, user_id = login(server)
+        workers_before = set(server.worker_pids())
+        lock = lock_the_user_row(server.database, user_id)
+        results = []
+        thread = patch_in_background(server, token, user_id, results)
+        thread.join(timeout=20)
+        lock.rollback()
+        lock.close()
+        assert not thread.is_alive()
+        assert isinstance(results[0], OSError), results  # no answer: the worker ended mid-request
+        assert stored_username(server.database, user_id) == "roy"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # granian starts a new worker
+            try:
+                status, _, me = call("GET", server.url + "/rest-auth", token=token, timeout=2)
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert status == 200 and me["user"]["username"] == "roy"
+        assert set(server.worker_pids()).isdisjoint(workers_before)
+        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        assert any("ran longer than SERVER_TIMEOUT=2s" in line["msg"] for line in lines)
+    finally:
+        stop_live_server(server)
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
+    server = start_live_server(tmp_path, SERVER_WORKERS="1")
+    try:
+        token, user_id = login(server)
+        lock = lock_the_user_row(server.database, user_id)
+        results = []
+        thread = patch_in_background(server, token, user_id, results)
+        time.sleep(1)  # the PATCH now waits on the lock
+        server.process.terminate()
+        time.sleep(1)
+        lock.rollback()  # let it through, after the TERM
+        lock.close()
+        thread.join(timeout=20)
+        status, _, body = results[0]
+        assert status == 200 and body["username"] == "held", body
+        assert server.process.wait(timeout=20) == 0
+    finally:
+        stop_live_server(server)
+
+
+def test_recycled_workers_never_drop_a_request_and_their_gauges_leave_metrics(tmp_path):
+    folder = tmp_path / "prom"
+    server = start_live_server(tmp_path, SERVER_WORKER_MAX_RSS="1", METRICS_ENABLED="true",
+                               PROMETHEUS_MULTIPROC_DIR=str(folder))
+    try:
+        token, _ = login(server)
+        first = set(server.worker_pids())
+        deadline = time.monotonic() + 40
+        answered = 0
+        while time.monotonic() < deadline and not (first - set(server.worker_pids())):
+            status, _, me = call("GET", server.url + "/rest-auth", token=token, timeout=10)
+            assert status == 200 and me["user"]["username"] == "roy"
+            answered += 1
+        replaced = first - set(server.worker_pids())
+        assert replaced, "no worker was recycled within 40 s"
+        for _ in range(50):  # the new workers serve
+            status, _, _ = call("GET", server.url + "/rest-auth", token=token, timeout=10)
+            assert status == 200
+        time.sleep(1)
+        gauge_files = {path.name for path in folder.glob("gauge_livesum_*.db")}
+        assert not {f"gauge_livesum_{pid}.db" for pid in replaced} & gauge_files, gauge_files
+        assert answered > 0
+    finally:
+        stop_live_server(server)
