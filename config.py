@@ -163,7 +163,7 @@ def from_env(env=None):
         # Limits are Flask-Limiter strings: "10/minute;100/hour".
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
         # Empty: memory (per process). redis://127.0.0.1:6379/0 shares counts
-        # between gunicorn workers and instances.
+        # between server workers and instances.
         "RATELIMIT_STORAGE_URI": _str(env, "RATELIMIT_STORAGE_URI", ""),
         # Prefix of every key in that storage: deployments sharing a Redis use their own.
         "RATELIMIT_KEY_PREFIX": _str(env, "RATELIMIT_KEY_PREFIX", "jwtapi"),
@@ -187,7 +187,7 @@ def from_env(env=None):
         # Observability: one JSON line per request on stderr; Prometheus /metrics.
         "ACCESS_LOG": _bool(env, "ACCESS_LOG", True),
         "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", False),
-        # A folder where each gunicorn worker writes its metrics (rest/metrics.py).
+        # A folder where each server worker writes its metrics (rest/metrics.py).
         "PROMETHEUS_MULTIPROC_DIR": _str(env, "PROMETHEUS_MULTIPROC_DIR", ""),
         # The server (`python -m serving`: granian, serving/). README, "Running in production".
         "SERVER_BIND": _str(env, "SERVER_BIND", "127.0.0.1:5000"),

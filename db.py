@@ -425,7 +425,7 @@ _pool_lock = threading.Lock()
 def _pool():
     """Return this process's pool, creating it on first use.
 
-    Created lazily and keyed by PID, so gunicorn workers forked after the app
+    Created lazily and keyed by PID, so server workers forked after the app
     was loaded never share a socket with their parent.
     """
     ext = current_app.extensions

@@ -88,7 +88,7 @@ def rotate_command():
     _write(key_file, keys.private_pem(private), 0o600)
     click.echo(f"new signing key {keys.thumbprint(private.public_key())} ({alg}) in {key_file}")
     click.echo(f"old key {old.kid} is verify-only in {retired}")
-    click.echo("reload the workers to sign with the new key (gunicorn: kill -HUP <master pid>; "
+    click.echo("reload the workers to sign with the new key (kill -HUP <server master pid>; "
                "nobody is logged out); "
                f"delete {retired} after JWT_REFRESH_TTL ({config['JWT_REFRESH_TTL']} s) to retire it")
 

@@ -251,7 +251,7 @@ _create_lock = threading.Lock()
 def current():
     """This process's UserCache for the current app, or None when REDIS_URL is unset.
 
-    Created on first use and keyed by PID, like the database pool: a gunicorn
+    Created on first use and keyed by PID, like the database pool: a server
     worker forked from the master never shares the master's sockets.
     """
     extensions = current_app.extensions

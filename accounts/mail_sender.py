@@ -1,6 +1,6 @@
 """The sender: delivers the outbox (accounts/outbox.py) in a background thread of each worker.
 
-Every gunicorn worker runs one sender thread. Senders claim due rows with
+Every server worker runs one sender thread. Senders claim due rows with
 SELECT ... FOR UPDATE SKIP LOCKED and a lease, so they never take the same
 row; a row is marked in the database only after the SMTP server accepted the
 message. While the server is down a row is retried with exponential backoff
@@ -259,7 +259,7 @@ def init_app(app):
 
 
 def start_in(app):
-    """Start the sender of `app` in this process now (gunicorn's post_worker_init), if it runs one."""
+    """Start the sender of `app` in this process now (serving/worker.py, as a worker starts), if it runs one."""
     sender = app.extensions.get(EXTENSION) if hasattr(app, "extensions") else None
     if sender is not None and app.config["ACCOUNT_EMAIL"] and app.config["MAIL_SENDER"] and not app.testing:
         sender.ensure_started()

@@ -18,7 +18,7 @@ QUEUED, SENDING, SENT, SKIPPED, FAILED = "queued", "sending", "sent", "skipped",
 
 INSERT = "INSERT INTO mail_outbox (kind, payload, created, next_attempt_at) VALUES (%s, %s, NOW(), NOW())"
 # Due: queued and its time has come, or claimed by a sender whose lease ran out.
-# SKIP LOCKED: concurrent senders (one per gunicorn worker) take disjoint rows.
+# SKIP LOCKED: concurrent senders (one per server worker) take disjoint rows.
 DUE = """
     SELECT id FROM mail_outbox
     WHERE (state = 'queued' AND next_attempt_at <= NOW())

@@ -116,15 +116,27 @@ def workspace(prefix):
 
 # --- the servers -----------------------------------------------------------------
 
-class Server:
-    """One gunicorn started by the bench: its URL and master process."""
+SERVICE = "app:create_app()"
 
-    def __init__(self, name, app_spec, env, log_dir):
+
+class Server:
+    """One server started by the bench: its URL and master process.
+
+    The service runs as deployed (`python -m serving`); another app_spec is
+    bare Flask on gunicorn's sync workers, the baseline every Flask user
+    knows, unless `served=True` serves it through `python -m serving` too.
+    """
+
+    def __init__(self, name, app_spec, env, log_dir, served=False):
         self.name = name
         self.port = procs.free_port()
         self.url = f"http://{procs.HOST}:{self.port}"
-        args = [str(procs.VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py",
-                "--bind", f"{procs.HOST}:{self.port}", "--workers", str(WORKERS), app_spec]
+        address = f"{procs.HOST}:{self.port}"
+        if app_spec == SERVICE or served:
+            args = [str(procs.VENV_BIN / "python"), "-m", "serving", *([] if app_spec == SERVICE else [app_spec])]
+            env = dict(env, SERVER_BIND=address, SERVER_WORKERS=str(WORKERS))
+        else:
+            args = [str(procs.VENV_BIN / "gunicorn"), "--bind", address, "--workers", str(WORKERS), app_spec]
         self.log_path = Path(log_dir) / f"{name}.log"
         self.process = procs.start(args, env, self.log_path)
 
@@ -136,7 +148,7 @@ class Server:
             raise RuntimeError(f"{self.name} did not start: {exc}\n{tail}") from None
 
     def worker_rss(self):
-        """{pid: VmRSS KiB} of each gunicorn worker."""
+        """{pid: VmRSS KiB} of each worker."""
         return {pid: procs.rss_kib(pid) for pid in procs.children(self.process.pid)}
 
 

@@ -128,9 +128,9 @@ def test_dockerfile_base_user_and_layers(dockerfile):
     assert instructions.index("USER") > install
 
 
-def test_dockerfile_runs_gunicorn_with_its_config(dockerfile):
+def test_dockerfile_runs_the_server(dockerfile):
     cmd = json.loads(dict(dockerfile)["CMD"])
-    assert cmd == ["gunicorn", "-c", "gunicorn.conf.py"]
+    assert cmd == ["python", "-m", "serving"]
     env = " ".join(args for name, args in dockerfile if name == "ENV")
     assert "SERVER_BIND=0.0.0.0:5000" in env and "APP_ENV=production" in env
     assert ("EXPOSE", "5000") in dockerfile
