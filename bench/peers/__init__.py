@@ -66,6 +66,18 @@ class Peer:
         """Stop the server and its workers (by PID; idempotent)."""
         procs.stop(self.process)
 
+    def workers(self):
+        """PIDs of the server's workers (uvicorn's multiprocessing resource tracker is no worker)."""
+        found = []
+        for pid in procs.children(self.process.pid):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"resource_tracker" not in cmdline:
+                found.append(pid)
+        return found
+
     def log_tail(self, chars=3000):
         return self.log_path.read_text(errors="replace")[-chars:]
 

@@ -23,38 +23,41 @@ def requirements(name: str) -> Path:
     return PEERS_DIR / f"requirements-{name}.txt"
 
 
-def _wanted_stamp(name):
-    digest = hashlib.sha256(requirements(name).read_bytes()).hexdigest()
+def _wanted_stamp(requirements_file):
+    digest = hashlib.sha256(Path(requirements_file).read_bytes()).hexdigest()
     return f"{digest} python{sys.version_info[0]}.{sys.version_info[1]}\n"
 
 
-def ensure(name: str, log=print) -> Path:
+def ensure(name: str, requirements_file=None, venvs_dir=VENVS_DIR, log=print) -> Path:
     """The bin/ folder of peer `name`'s venv, installed first if missing or stale.
 
-    Raises RuntimeError with pip's last lines when the install fails (the venv
-    is then removed, so the next call starts again from scratch).
+    `requirements_file` defaults to bench/peers/requirements-<name>.txt. Raises
+    RuntimeError with pip's last lines when the install fails (the venv is then
+    removed, so the next call starts again from scratch).
     """
-    venv = VENVS_DIR / name
-    wanted = _wanted_stamp(name)
-    VENVS_DIR.mkdir(exist_ok=True)
-    with open(VENVS_DIR / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    requirements_file = Path(requirements_file or requirements(name))
+    venvs_dir = Path(venvs_dir)
+    venv = venvs_dir / name
+    wanted = _wanted_stamp(requirements_file)
+    venvs_dir.mkdir(parents=True, exist_ok=True)
+    with open(venvs_dir / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         stamp = venv / STAMP
         if stamp.exists() and stamp.read_text() == wanted:
             return venv / "bin"
-        _install(name, venv, log)
+        _install(name, requirements_file, venv, log)
         stamp.write_text(wanted)
     return venv / "bin"
 
 
-def _install(name, venv, log):
+def _install(name, requirements_file, venv, log):
     """A new venv from scratch (no package left over from an older requirements file)."""
     began = time.monotonic()
-    log(f"peer {name}: installing {requirements(name).name} into {venv.relative_to(PEERS_DIR.parent.parent)}")
+    log(f"peer {name}: installing {requirements_file.name} into {venv}")
     shutil.rmtree(venv, ignore_errors=True)
     steps = ([sys.executable, "-m", "venv", str(venv)],
              [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-              "-r", str(requirements(name))])
+              "-r", str(requirements_file)])
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
