@@ -6,6 +6,8 @@ bench starts it (`peers.start`: its own venv under bench/.venvs, made once
 and reused; 4 workers; a database of its own, dropped afterwards). About 30 s
 when the venvs exist; a first run installs them (docs/performance.md, "The peers").
 """
+import base64
+import json
 import os
 import time
 
@@ -63,6 +65,27 @@ def test_the_peer_answers_its_user_with_a_token_and_401_without(started, name):
     assert status == (422 if name == "flask-jwt-extended" else 401), body
     assert peer.identity not in str(body)
     assert_four_workers(peer)
+    assert int(peer.url.rsplit(":", 1)[1]) in peers.PORTS
+    # The bench's one change to each peer's token: it outlives any run.
+    lifetime = token_claims(peer.token)["exp"] - time.time()
+    assert peers.ACCESS_TTL - 120 < lifetime <= peers.ACCESS_TTL + 5
+
+
+def test_a_peer_sees_none_of_the_service_environment(started, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "the-service-secret-" + "x" * 40)
+    monkeypatch.setenv("DB_NAME", "the_service_database")
+    peer = started("flask-jwt-extended")
+    environ = dict(item.split(b"=", 1) for item in
+                   open(f"/proc/{peer.process.pid}/environ", "rb").read().split(b"\0") if item)
+    assert b"SECRET_KEY" not in environ and b"DB_NAME" not in environ
+    assert environ[b"PEER_DB_NAME"].startswith(b"bench_peer_flask_jwt_extended_")
+    assert all(key.startswith(b"PEER_") or key in (b"PATH", b"HOME", b"LANG", b"PYTHONUNBUFFERED",
+                                                    b"PYTHONDONTWRITEBYTECODE") for key in environ), environ
+
+
+def token_claims(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def test_bare_fastapi_answers_like_bench_hello(started):
@@ -71,6 +94,9 @@ def test_bare_fastapi_answers_like_bench_hello(started):
     assert (status, body) == (200, {"message": "hello"})
     assert headers["server"] == "uvicorn"
     assert_four_workers(peer)
+    # uvloop and httptools named, so that uvicorn fails rather than fall back to asyncio and h11.
+    argv = peers.SPECS["fastapi"].serve(peers.PEERS_DIR, 57100)
+    assert argv[argv.index("--loop") + 1] == "uvloop" and argv[argv.index("--http") + 1] == "httptools"
 
 
 def assert_four_workers(peer):

@@ -229,6 +229,12 @@ def post_form(url, fields, timeout=30):
         return status, None
 
 
+def pins(name: str) -> list:
+    """The pinned requirements of peer `name` (its requirements file without comments): for the results."""
+    lines = venvs.requirements(name).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 # --- ports and databases -------------------------------------------------------------------------
 
 def free_port() -> int:
