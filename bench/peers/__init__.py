@@ -16,6 +16,7 @@ config has them. The peers and how each follows its docs: docs/performance.md
 """
 import json
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -238,8 +239,12 @@ def pins(name: str) -> list:
 # --- ports and databases -------------------------------------------------------------------------
 
 def free_port() -> int:
-    """The first port of 57100-57199 free on the loopback right now."""
-    for port in PORTS:
+    """A port of 57100-57199 free on the loopback right now, tried in random order.
+
+    Random, not the first free one: two runs starting peers at once (a bench
+    and a test run) would otherwise both pick the same port before either binds.
+    """
+    for port in random.sample(PORTS, len(PORTS)):
         with socket.socket() as sock:
             try:
                 sock.bind((procs.HOST, port))
