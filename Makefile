@@ -45,6 +45,14 @@ system-deps:
 	    echo "install Debian's rsync, redis-sentinel, haproxy and galera-4 (sudo apt-get install ...)"; exit 1; \
 	  fi; \
 	fi
+	@# libmariadb-dev: the bench's DRF peer builds mysqlclient against it (bench/peers/requirements-drf-simplejwt.txt).
+	@if ! pkg-config --exists libmariadb 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; \
+	  else \
+	    echo "install Debian's libmariadb-dev and pkg-config (sudo apt-get install libmariadb-dev pkg-config)"; exit 1; \
+	  fi; \
+	fi
 	@# The mysql client: tests/test_readme.py runs the README's mysql recipe as written.
 	@if ! command -v mysql >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -83,4 +91,4 @@ soak: dev-deps
 	$(PY) bench/soak.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache
+	rm -rf $(VENV) node_modules .pytest_cache bench/.venvs

@@ -55,11 +55,10 @@ def _measure(args, base, database, work, cluster):
         "cluster_off": dict(bench.server_env(cluster_base, cluster_db), CACHE_SECONDS="0", DB_CAUSAL_READS="off"),
         "cluster_on": dict(bench.server_env(cluster_base, cluster_db), CACHE_SECONDS="0", DB_CAUSAL_READS="on"),
     }
-    hello = bench.Server("hello", "bench.hello:app", envs["single"], work)
-    hello.ready("/hello")
+    hello = bench.start_hello(envs["single"], work)
     contexts = {}
     for label in LABELS:
-        server = bench.Server(label, "app:create_app()", envs[label], work)
+        server = bench.start_ours(label, envs[label], work)
         server.ready("/rest-auth")
         contexts[label] = bench.logged_in(bench.Context(hello, server, work, server))
     for label, ctx in contexts.items():  # warm every worker and code path, unrecorded

@@ -70,8 +70,7 @@ def main(argv=None):
     with run.workspace("bench-cpu-") as (base, database, work):
         load_data.load(database, run.BASE_USERS, run.BASE_POSTS, base)
         env = run.server_env(base, database)
-        hello = run.Server("hello", "bench.hello:app", env, work)
-        hello.ready("/hello")
+        hello = run.start_hello(env, work)
         service, uncached = run.start_services(env, work)
         ctx = run.logged_in(run.Context(hello, service, work, uncached))
         runners = run.endpoints(ctx)

@@ -97,7 +97,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with run.workspace("bench-mfa-") as (base, database, work):
         env = run.server_env(base, database)
-        server = run.Server("service", "app:create_app()", env, work)
+        server = run.start_ours("service", env, work)
         server.ready("/healthz")
         run.log(f"making {args.users} plain and {args.users} TOTP accounts")
         plain = make_accounts(server.url, "plain", args.users, with_totp=False)

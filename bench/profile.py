@@ -59,7 +59,7 @@ def main(argv=None):
     run.RESULTS_DIR.mkdir(exist_ok=True)
     with run.workspace("profile-") as (base, database, work):
         load_data.load(database, run.BASE_USERS, run.BASE_POSTS, base)
-        service = run.Server("service", "app:create_app()", run.server_env(base, database), work)
+        service = run.start_ours("service", run.server_env(base, database), work)
         service.ready("/rest-auth")
         ctx = run.logged_in(run.Context(None, service, work))
         load = run.endpoints(ctx)[args.endpoint][1]

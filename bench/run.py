@@ -4,12 +4,17 @@
     .venv/bin/python bench/run.py --quick    # 3 rounds of 2 s, no memory check
     .venv/bin/python bench/run.py --scale    # also 10 k vs 1 M rows (loads 1 M; minutes)
     .venv/bin/python bench/run.py --cluster  # a 3-node Galera cluster, causal reads on/off (bench/cluster.py)
+    .venv/bin/python bench/run.py --peers none                # without the peers
+    .venv/bin/python bench/run.py --peers fastapi,fastapi-users  # only those peers
 
 It creates its own database (dropped at the end), starts the service and
 bench/hello.py under identical gunicorn settings (sync, 4 workers, loopback,
 two ports), and loads them with wrk (32 connections). Rounds are interleaved
 (hello, every endpoint, hello, ...), so each endpoint's ratio compares it with
-hello measured minutes apart at most, on the same machine state. Every
+hello measured minutes apart at most, on the same machine state. The peers
+(bench/peers: bare FastAPI, Flask-JWT-Extended, fastapi-users, DRF + SimpleJWT,
+each with 4 workers and a database of its own) are measured in the same
+rounds, right after our GET /rest-auth. Every
 response's status is checked by the wrk script: any non-2xx answer fails the
 run. Results: a table on stdout and bench/results/<UTC timestamp>.json.
 The exit status is 0 only when every target is met.
@@ -40,6 +45,7 @@ import config as settings  # noqa: E402
 import db  # noqa: E402
 import jsonhttp  # noqa: E402
 import load_data  # noqa: E402
+import peers  # noqa: E402
 import procs  # noqa: E402
 from accounts import passwords  # noqa: E402
 from rest import pagination  # noqa: E402
@@ -67,6 +73,18 @@ TARGETS = {
     "scale_tolerance": 0.10,      # every figure at 1 M within 10 % of 10 k
     "last_page_ratio": 1.2,       # last page within 1.2 x the first
     "memory_growth": 0.10,        # RSS after 100 k requests within 10 % of after 10 k
+    # Issue 17, against the peers measured in the same round (when they run):
+    "fastapi_ratio": 0.8,         # GET /rest-auth >= 0.8 x bare FastAPI's /hello (uvicorn workers)
+    "fastapi_users_ratio": 10.0,  # GET /rest-auth >= 10 x fastapi-users' /rest-auth
+}
+
+# The peers (bench/peers), as the tables name them: (short, long).
+PEER_PREFIX = "peer_"
+PEER_LABELS = {
+    "fastapi": ("peer: bare FastAPI GET /hello", "bare FastAPI, uvicorn workers (uvloop, httptools)"),
+    "flask-jwt-extended": ("peer: Flask-JWT-Ext. /rest-auth", "Flask-JWT-Extended + DBUtils pool, gunicorn sync"),
+    "fastapi-users": ("peer: fastapi-users /rest-auth", "FastAPI + fastapi-users (SQLAlchemy async, aiomysql), uvicorn"),
+    "drf-simplejwt": ("peer: DRF+SimpleJWT /rest-auth", "DRF + SimpleJWT (mysqlclient, persistent connections), gunicorn sync"),
 }
 
 
@@ -152,10 +170,26 @@ class Server:
         return {pid: procs.rss_kib(pid) for pid in procs.children(self.process.pid)}
 
 
+def start_ours(name, env, work):
+    """OUR service, started as deployed: the one place that says how (every bench script comes here).
+
+    The serving stack may change (issue 17); the baseline (start_hello) and the
+    peers (bench/peers) do not follow it.
+    """
+    return Server(name, "app:create_app()", env, work)
+
+
+def start_hello(env, work):
+    """The baseline every ratio divides by: bare Flask (bench/hello.py), gunicorn sync, 4 workers."""
+    hello = Server("hello", "bench.hello:app", env, work)
+    hello.ready("/hello")
+    return hello
+
+
 def start_services(env, work, suffix=""):
     """The service and its cache-off twin (CACHE_SECONDS=0), both answering; returns (service, twin)."""
-    service = Server(f"service{suffix}", "app:create_app()", env, work)
-    uncached = Server(f"service-uncached{suffix}", "app:create_app()", dict(env, CACHE_SECONDS="0"), work)
+    service = start_ours(f"service{suffix}", env, work)
+    uncached = start_ours(f"service-uncached{suffix}", dict(env, CACHE_SECONDS="0"), work)
     for server in (service, uncached):
         server.ready("/rest-auth")
     return service, uncached
@@ -242,9 +276,10 @@ def wrk(url, duration, script="static.lua", env=None, args=()):
 class Context:
     """What the endpoints need: servers, tokens, the bench user."""
 
-    def __init__(self, hello, service, token_dir, uncached=None):
+    def __init__(self, hello, service, token_dir, uncached=None, peers=None):
         self.hello = hello
         self.service = service
+        self.peers = peers or {}  # {name: bench.peers.Peer}, measured beside our /rest-auth
         # The same service with its cache off (CACHE_SECONDS=0): every read goes to MySQL.
         self.uncached = uncached or service
         self.token_dir = Path(token_dir)
@@ -279,6 +314,23 @@ def _static(ctx, path, method="GET", token="access_token", body=None, server="se
         target = {"hello": ctx.hello, "service": ctx.service, "uncached": ctx.uncached}[server]
         return wrk(target.url + path, duration, env=env)
     return run
+
+
+def _peer(ctx, name):
+    """GET a peer's measured path (its /rest-auth with the token from its own login, or /hello)."""
+    def run(duration):
+        peer = ctx.peers[name]
+        return wrk(peer.url + peer.path, duration, env={"BENCH_METHOD": "GET", "BENCH_TOKEN": peer.token or ""})
+    return run
+
+
+def peer_endpoint(name):
+    """The endpoint name of peer `name` in the rounds and the results: peer_fastapi_users, ..."""
+    return PEER_PREFIX + name.replace("-", "_")
+
+
+def is_peer(endpoint):
+    return endpoint.startswith(PEER_PREFIX)
 
 
 def _refresh(ctx):
@@ -324,9 +376,9 @@ def mint_refresh_tokens(ctx, count):
 
 
 def endpoints(ctx):
-    """name -> (description, run(duration))."""
+    """name -> (description, run(duration)), in the order of a round."""
     uid = ctx.user_id
-    return {
+    ours = {
         "hello": ("GET /hello (bare Flask)", _static(ctx, "/hello", token=False, server="hello")),
         # Diagnostic, no target: the service's own floor (its hooks, no token, no database).
         "public": ("GET /public (no token, no DB)", _static(ctx, "/public", token=False)),
@@ -352,6 +404,14 @@ def endpoints(ctx):
                                              "password": load_data.BENCH_PASSWORD})),
         "refresh": ("POST /refresh", _refresh(ctx)),
     }
+    # The peers right after our GET /rest-auth, so that "ours ÷ peer" compares
+    # measurements seconds apart, not minutes.
+    found = {}
+    for name, entry in ours.items():
+        found[name] = entry
+        if name == "rest_auth":
+            found.update({peer_endpoint(p): (PEER_LABELS[p][0], _peer(ctx, p)) for p in ctx.peers})
+    return found
 
 
 def available(ctx, name):
@@ -438,7 +498,7 @@ def run_rounds(contexts, names, rounds, duration):
 
 def _record(sink, result, what):
     sink.append(result)
-    log(f"{what:26} {result['req_s']:9.1f} req/s  p99 {result['p99_us'] / 1000:7.1f} ms  "
+    log(f"{what:36} {result['req_s']:9.1f} req/s  p99 {result['p99_us'] / 1000:7.1f} ms  "
         f"non-2xx {result['non2xx']}")
 
 
@@ -465,6 +525,9 @@ def summarize(results, rounds):
         if name != "hello":
             entry["ratio"] = _stats([rates[r] / bracket[r] for r in range(rounds)])
             entry["p99_ratio"] = _stats([runs[r]["p99_us"] / hello_p99[r] for r in range(rounds)])
+        if is_peer(name) and "rest_auth" in results:
+            ours = [run["req_s"] for run in results["rest_auth"]]
+            entry["ours_over"] = _stats([ours[r] / rates[r] for r in range(rounds)])
         if name in BEARER_COMPARED and "rest_auth" in results:
             bearer = [run["req_s"] for run in results["rest_auth"]]
             entry["bearer_ratio"] = _stats([rates[r] / bearer[r] for r in range(rounds)])
@@ -492,7 +555,7 @@ def measure_memory(ctx, env, work, total=100_000, checkpoint=10_000):
     (a third each). The fresh instance makes the counts exact: the rounds
     before have already sent their own requests to the measured service.
     """
-    service = Server("service-memory", "app:create_app()", env, work)
+    service = start_ours("service-memory", env, work)
     service.ready("/rest-auth")
     probe = Context(ctx.hello, service, work)
     probe.access_token, probe.writer_token = ctx.access_token, ctx.writer_token
@@ -553,6 +616,27 @@ def print_table(summary, descriptions):
                   "the bearer-token GET /rest-auth of the same round")
 
 
+def print_peers(summary):
+    """The peers beside ours: req/s, × bare Flask on gunicorn sync, and our /rest-auth ÷ each, same rounds."""
+    shown = [p for p in PEER_LABELS if peer_endpoint(p) in summary]
+    if not shown:
+        return
+    print(f"\nPeers, 4 workers each, one database each (GET /rest-auth with a token from the peer's own "
+          f"login; the bare ones GET /hello):")
+    print(f"{'system':68} {'req/s median (min–max)':26} {'× bare Flask':20} our /rest-auth ÷ it")
+    print(f"{'bare Flask, gunicorn sync (bench/hello.py): the baseline':68} "
+          f"{fmt_stats(summary['hello']['req_s']):26} {'1':20}")
+    if "rest_auth" in summary:
+        ours = summary["rest_auth"]
+        print(f"{'this service, GET /rest-auth, as make bench starts it':68} {fmt_stats(ours['req_s']):26} "
+              f"{fmt_stats(ours['ratio'], '×', digits=3):20} 1")
+    for name in shown:
+        entry = summary[peer_endpoint(name)]
+        over = fmt_stats(entry["ours_over"], "×", digits=2) if "ours_over" in entry else "n/a"
+        print(f"{PEER_LABELS[name][1]:68} {fmt_stats(entry['req_s']):26} "
+              f"{fmt_stats(entry['ratio'], '×', digits=3):20} {over}")
+
+
 def evaluate(summary, memory, scale):
     """Each target as (label, figure, met)."""
     checks = []
@@ -575,6 +659,12 @@ def evaluate(summary, memory, scale):
     r = summary["rest_auth"]["p99_ratio"]["median"] if "rest_auth" in summary else None
     add(f"p99 GET /rest-auth <= {TARGETS['rest_auth_p99_ratio']}× p99 hello", r,
         r is not None and r <= TARGETS["rest_auth_p99_ratio"])
+    for name, key, what in (("fastapi", "fastapi_ratio", "bare FastAPI's GET /hello (uvicorn workers)"),
+                            ("fastapi-users", "fastapi_users_ratio", "fastapi-users' GET /rest-auth")):
+        entry = summary.get(peer_endpoint(name))
+        if entry is not None and "ours_over" in entry:
+            r = entry["ours_over"]["median"]
+            add(f"GET /rest-auth >= {TARGETS[key]:g}× {what}, same rounds", r, r >= TARGETS[key])
     bad = sum(e["non2xx"] + e["socket_errors"] for e in summary.values())
     add("zero non-2xx answers and socket errors", bad, bad == 0)
     for name in ("posts_create", "refresh"):
@@ -770,6 +860,9 @@ def parse_args(argv):
     parser.add_argument("--memory-requests", type=int, default=100_000,
                         help="requests of the RSS check; RSS is read at a tenth and at the end")
     parser.add_argument("--only", default="", help="comma-separated endpoint names to measure")
+    parser.add_argument("--peers", default="all",
+                        help="peers measured beside the service (bench/peers): 'all', 'none' or a "
+                             f"comma-separated list of {', '.join(peers.NAMES)}")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for both servers, for experiments (ACCESS_LOG=false)")
     return parser.parse_args(argv)
@@ -789,21 +882,59 @@ def main(argv=None):
     if load > 0.5 * cores():
         log(f"warning: load average {load:.1f} on {cores()} cores before starting: "
             "other work competes for the CPU and every figure will be noisy")
+    chosen = chosen_peers(args)
     with workspace("bench-") as (base, database, work):
         if args.cluster:
             import cluster
             return cluster.run_cluster(args, base, database, work)
-        return _run(args, base, database, work)
+        with running_peers(base, work, chosen) as running:
+            return _run(args, base, database, work, running)
 
 
-def _run(args, base, database, work):
+def chosen_peers(args):
+    """The peers to run: --peers, less those --only leaves out."""
+    if args.peers == "none":
+        return ()
+    names = peers.NAMES if args.peers == "all" else tuple(n for n in args.peers.split(",") if n)
+    unknown = [n for n in names if n not in peers.SPECS]
+    if unknown:
+        sys.exit(f"error: unknown peer {', '.join(unknown)} (known: {', '.join(peers.NAMES)})")
+    if args.only:
+        names = tuple(n for n in names if peer_endpoint(n) in args.only.split(","))
+    return names
+
+
+@contextlib.contextmanager
+def running_peers(base, work, names):
+    """{name: Peer} for `names`, each on a new database of its own; all stopped and dropped on the way out.
+
+    A peer that cannot start (its venv will not install, its server fails)
+    stops the run: `--peers none` measures without them.
+    """
+    running, databases = {}, []
+    try:
+        for name in names:
+            database = None
+            if peers.SPECS[name].uses_database:
+                database = peers.create_database(base, name)
+                databases.append(database)
+            running[name] = peers.start(name, peers.free_port(), database, base, work, log=log)
+            log(f"peer {name}: {running[name].url}{running[name].path}")
+        yield running
+    finally:
+        for peer in running.values():
+            peer.stop()
+        for database in databases:
+            drop_database(base, database)
+
+
+def _run(args, base, database, work, running):
     load_data.load(database, BASE_USERS, BASE_POSTS, base)
     env = server_env(base, database)
     env.update(item.split("=", 1) for item in args.env)
-    hello = Server("hello", "bench.hello:app", env, work)
-    hello.ready("/hello")
+    hello = start_hello(env, work)
     service, uncached = start_services(env, work)
-    ctx = logged_in(Context(hello, service, work, uncached))
+    ctx = logged_in(Context(hello, service, work, uncached, peers=running))
 
     descriptions = {name: entry[0] for name, entry in endpoints(ctx).items()}
     wanted = [n for n in descriptions if n != "hello"]
@@ -823,9 +954,11 @@ def _run(args, base, database, work):
     memory = None if args.no_memory else measure_memory(ctx, env, work, args.memory_requests,
                                                         args.memory_requests // 10)
     rows = tuple(int(n) for n in args.scale_rows.split(","))
-    scale = run_scale(ctx, base, env, work, names, args.rounds, args.duration, rows) if args.scale else None
+    scale = (run_scale(ctx, base, env, work, [n for n in names if not is_peer(n)], args.rounds, args.duration, rows)
+             if args.scale else None)
 
     print_table(summary, descriptions)
+    print_peers(summary)
     if "auth" in summary:
         auth = summary["auth"]
         print(f"\nPOST /auth: {fmt_stats(auth['req_s'])} req/s against a hash-bound ceiling of "
@@ -846,7 +979,9 @@ def _run(args, base, database, work):
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "settings": {"workers": WORKERS, "connections": CONNECTIONS, "threads": THREADS,
                      "duration_s": args.duration, "rounds": args.rounds, "cores": cores(),
-                     "load_average": os.getloadavg()},
+                     "load_average": os.getloadavg(),
+                     "peers": {name: {"path": peer.path, "workers": peers.WORKERS,
+                                      "requirements": peers.pins(name)} for name, peer in running.items()}},
         "summary": summary, "memory": memory, "scale": scale, "checks": checks,
     })
     print(f"\nwrote {path.relative_to(ROOT)}")

@@ -160,7 +160,7 @@ def main(argv=None):
 
 
 def _soak(args, base, database, work):
-    service = run.Server("service", "app:create_app()", run.server_env(base, database), work)
+    service = run.start_ours("service", run.server_env(base, database), work)
     service.ready("/healthz")
     seconds = args.minutes * 60
     run.log(f"soak: {args.clients} clients for {args.minutes:g} min against {service.url}")

@@ -15,6 +15,7 @@ WRITTEN = [
     ".venv/bin/python",
     "node_modules/.installed",
     "bench/results/run.json",
+    "bench/.venvs/fastapi-users/bin/python",  # a bench peer's own venv (bench/peers/venvs.py)
 ]
 
 
