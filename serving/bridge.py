@@ -59,7 +59,8 @@ class Clock:
         self.running: dict[int, float] = {}
 
     def oldest(self) -> float | None:
-        return min(self.running.values(), default=None)
+        # list() copies in one step under the GIL: pool threads add and remove meanwhile.
+        return min(list(self.running.values()), default=None)
 
 
 class WsgiBridge:
@@ -80,6 +81,7 @@ class WsgiBridge:
             refuse(scope, proto, refusal, started)
             return
         environ = wsgi_environ(scope, body)
+        environ["wsgi.multithread"] = self._pool is not None
         if self._pool is None:
             status, headers, data = self._call(environ)
         else:
