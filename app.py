@@ -13,7 +13,7 @@ import config as settings
 import db
 import mail_cli
 from accounts import events, keys, mail_sender
-from rest import errors, json_body, middleware, rate_limits, register_blueprints
+from rest import errors, inputs, json_body, middleware, rate_limits, register_blueprints
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ def create_app(config=None, env=None):
     settings.validate(app.config)
     app.json = CompactJSON(app)
     app.request_class = json_body.JSONRequest  # a refused body keeps its own 400 (rest/json_body.py)
+    app.before_request(inputs.require_host)
     app.session_interface = NoCookieSession()
     app.extensions["keyring"] = _keyring(app)
 

@@ -116,6 +116,17 @@ def require_some(values, names):
         raise ApiError(400, f"Send at least one of: {', '.join(names)}.")
 
 
+def require_host():
+    """before_request: 400 for an HTTP/1.1 request without a Host header (RFC 9112 section 3.2).
+
+    The server passes such a request on; answering it would serve a request
+    that names no site, which a proxy or a cache may then attribute to any.
+    """
+    environ = request.environ
+    if not environ.get("HTTP_HOST") and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+        raise ApiError(400, "An HTTP/1.1 request must carry a Host header.")
+
+
 MAX_ID = 4294967295  # INT UNSIGNED
 
 
