@@ -92,7 +92,8 @@ def text(body, name, max_length, required=True):
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        # The database driver would fail on it: a 500 instead of the client's fault.
+        # The database driver would fail on it. rest/json_body.py refuses it in
+        # every JSON body already; this holds for a dict from anywhere else.
         raise ApiError(400, f"'{name}' must be valid Unicode text.", field=name) from None
     return value
 

@@ -8,7 +8,7 @@ answers the 400).
 
 - Nesting deeper than MAX_DEPTH arrays and objects is refused before the
   parser runs: the standard parser recurses once per level, and 30,000 `[`
-  reached RecursionError (a 500). No body this API takes nests deeper than 4.
+  reached RecursionError (a 500). The cap is far above what any body here needs.
 - The body must decode strictly (UTF-8, or the UTF-16/32 json detects): no
   encoded surrogates, no invalid bytes.
 - No string, value or key, may hold a lone UTF-16 surrogate (`"\\ud800"`): json

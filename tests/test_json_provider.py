@@ -80,3 +80,7 @@ def test_strict_decoding_of_bytes(app):
         with pytest.raises(RefusedJSON, match="not valid UTF-8"):
             app.json.loads(body)
     assert app.json.loads('"é"'.encode("utf-16")) == "é"  # json's own encoding detection is kept
+
+
+def test_a_duplicate_key_keeps_the_last_value(app):
+    assert app.json.loads('{"a": 1, "a": 2}') == {"a": 2}

@@ -8,6 +8,7 @@ live server, the server's log is read as deployed.
 """
 import io
 import json
+import logging
 
 import pytest
 import requests
@@ -68,6 +69,13 @@ def test_every_crash_is_logged_once(broken_app, error_lines):
         assert client.post("/auth", json=LOGIN, headers={"X-Request-ID": f"c-{n}"}).status_code == 500
     ids = [json.loads(text)["request_id"] for text in error_lines.getvalue().splitlines()]
     assert ids == ["c-0", "c-1", "c-2"]
+
+
+def test_a_configured_root_logger_keeps_its_own_handlers(app):
+    """pytest configured the root logger before create_app(): the app added nothing to it."""
+    root = logging.getLogger()
+    assert root.handlers and middleware._error_handler not in root.handlers
+    assert middleware._error_handler in middleware.error_log.handlers
 
 
 @pytest.mark.live

@@ -5,6 +5,7 @@ Each is a 400 in the JSON error shape, naming the field when one is to blame
 paths and headers cannot carry a surrogate (Werkzeug decodes them with
 replacement): tested here too, as never a 5xx.
 """
+import base64
 import json
 import re
 
@@ -146,6 +147,20 @@ def test_deep_nesting_on_every_body_route(app, client, alice):
         assert route in refused, route
 
 
+@pytest.mark.parametrize(("path", "status", "description"), [
+    ("/webauthn/login/verify", 401, "The passkey could not be verified."),
+    ("/webauthn/register/verify", 422, "The passkey was not registered: The passkey could not be verified."),
+])
+def test_deep_json_inside_a_passkeys_base64_is_refused(client, alice, path, status, description):
+    """clientDataJSON is JSON inside base64, out of the body parser's sight: 30,000 '[' was a 500 there."""
+    client_data = base64.urlsafe_b64encode(b"[" * 30000).rstrip(b"=").decode()
+    credential = {"id": "AAAA", "rawId": "AAAA", "type": "public-key",
+                  "response": {"clientDataJSON": client_data, "attestationObject": "oA",
+                               "authenticatorData": "AAAA", "signature": "AAAA"}}
+    response = client.post(path, json=credential, headers=alice["headers"])
+    assert_error(response, status, description=description)
+
+
 # --- what json.loads reads but JSON is not ---------------------------------------------------
 
 @pytest.mark.parametrize(("literal", "description"), [
@@ -173,7 +188,7 @@ def test_an_integer_of_5000_digits_is_not_valid_json(client):
     assert_error(post_raw(client, "/auth", text), 400, "Bad Request", "The body is not valid JSON.")
 
 
-# --- the parses made before the view: rate limiter ----------------------------------------
+# --- the parses made before the view: rate limiter and PAT scopes ----------------------------------------
 
 @pytest.mark.parametrize(("text", "description", "field"), [
     ('{"email": "a\\ud800@example.com"}', "'email' must be valid Unicode text.", "email"),
@@ -185,6 +200,25 @@ def test_the_rate_limiters_own_parse_does_not_crash(make_app, text, description,
     client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://").test_client()
     response = post_raw(client, "/password/forgot", text)
     assert_error(response, 400, "Bad Request", description, field=field)
+
+
+@pytest.mark.parametrize(("text", "description", "field"), [
+    ('{"username": "alicia", "password": "\\ud800"}', "'password' must be valid Unicode text.", "password"),
+    ('{"username": ' + "[" * 40 + "]" * 40 + "}", NESTED, None),
+])
+def test_the_scope_checks_own_parse_does_not_crash(client, alice, text, description, field):
+    """A PAT's request to /users is read for password fields before the view: a refused body is refused once."""
+    created = client.post("/tokens", json={"name": "ci", "scopes": ["users:write"]}, headers=alice["headers"])
+    pat = bearer(created.get_json()["token"])
+    response = post_raw(client, f"/users/{alice['id']}", text, method="PATCH", headers=pat)
+    assert_error(response, 400, "Bad Request", description, field=field)
+    assert client.get(f"/users/{alice['id']}", headers=alice["headers"]).get_json()["username"] == "alice"
+
+
+def test_a_duplicate_key_keeps_the_last_value(client, alice):
+    text = '{"username": "nobody", "username": "alice", "password": "%s"}' % PASSWORD
+    response = post_raw(client, "/auth", text)
+    assert response.status_code == 200 and "access_token" in response.get_json()
 
 
 # --- other input: decoded with replacement, never a surrogate -------------------------------
