@@ -34,8 +34,11 @@ from rest.errors import ApiError
 
 MAX_DEPTH = 32
 
-# A JSON string literal: brackets inside one do not nest anything.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+# A JSON string literal, brackets inside it nesting nothing. An unterminated one
+# runs to the end of the text: the pattern always matches at a quote, so the
+# scan stays linear (a required closing quote made '"\\"\\"...' quadratic:
+# each failed match rescanned the rest of the text).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # Opening brackets become +1, closing ones -1 (as signed bytes).
 _STEPS = str.maketrans("[{]}", "\x01\x01\xff\xff")

@@ -1,8 +1,11 @@
 """app.CompactJSON: Flask's JSON output, byte for byte, from one reused encoder; its parsing of bodies."""
 import json
+import time
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 
@@ -84,3 +87,42 @@ def test_strict_decoding_of_bytes(app):
 
 def test_a_duplicate_key_keeps_the_last_value(app):
     assert app.json.loads('{"a": 1, "a": 2}') == {"a": 2}
+
+
+def _depth_by_hand(text):
+    """The deepest nesting of `text`, one character at a time (the reference for the fast scan)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(st.integers(0, 40), st.text(st.sampled_from('[]{}"\\a'), max_size=80))
+@example(30, '"[[[')  # an unterminated string: its brackets nest nothing
+@example(30, '"\\"[[[')
+@example(31, '"\\\\"[[')  # an escaped backslash, then the string ends
+def test_the_depth_scan_agrees_with_a_scan_by_hand(opened, text):
+    from rest import json_body
+    text = "[" * opened + text  # near the cap, where a wrong count changes the answer
+    assert json_body._too_deep(text) == (_depth_by_hand(text) > json_body.MAX_DEPTH)
+
+
+@pytest.mark.parametrize("tail", ['\\"' * 32000, '"' * 64000, "\\" * 64000, '"\\' * 32000, "[" * 64000])
+def test_the_depth_scan_is_linear_on_hostile_text(app, tail):
+    """A 64 KB body of escaped quotes took 33 s of CPU when a failed string match rescanned the rest."""
+    from rest.json_body import RefusedJSON
+    started = time.perf_counter()
+    with pytest.raises(ValueError) as refused:
+        app.json.loads("[" * 40 + '"' + tail)
+    assert time.perf_counter() - started < 2.0
+    assert isinstance(refused.value, RefusedJSON)
