@@ -120,8 +120,9 @@ def require_some(values, names):
 def require_host():
     """before_request: 400 for an HTTP/1.1 request without a Host header (RFC 9112 section 3.2).
 
-    The server passes such a request on; answering it would serve a request
-    that names no site, which a proxy or a cache may then attribute to any.
+    `python -m serving` refuses it before Flask (serving/bridge.py); this holds
+    under any other WSGI server (gunicorn passed it on, and it was served: a
+    request naming no site, which a proxy or a cache may attribute to any).
     """
     environ = request.environ
     if not environ.get("HTTP_HOST") and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":

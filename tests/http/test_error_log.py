@@ -9,6 +9,8 @@ live server, the server's log is read as deployed.
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -16,7 +18,8 @@ import requests
 import db
 from rest import middleware
 from support import (
-    assert_error, create_database, free_port, drop_database, server_config, start_live_server, stop_live_server,
+    ROOT, app_config, assert_error, create_database, drop_database, free_port, server_config, start_live_server,
+    stop_live_server,
 )
 
 CRASH = {"status_code": 500, "error": "Internal Server Error", "description": "An unexpected error occurred."}
@@ -78,6 +81,29 @@ def test_a_configured_root_logger_keeps_its_own_handlers(app):
     assert middleware._error_handler in middleware.error_log.handlers
 
 
+UNCONFIGURED = """
+import json, logging, sys
+import app
+app.create_app(json.loads(sys.argv[1]), env={})
+try:
+    raise ValueError("boom")
+except ValueError:
+    logging.getLogger("accounts.mail").warning("a warning\\nover two lines", exc_info=True)
+logging.getLogger("accounts.mail").info("below the root's WARNING: not written")
+"""
+
+
+def test_with_logging_unconfigured_create_app_makes_the_root_logger_json():
+    """Under a server that configures no logging (gunicorn, `flask run`): no bare traceback either."""
+    result = subprocess.run([sys.executable, "-c", UNCONFIGURED, json.dumps(app_config("unused"))],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    [line] = [json.loads(text) for text in result.stderr.splitlines()]
+    assert {k: line[k] for k in ("level", "logger", "msg")} == {
+        "level": "warning", "logger": "accounts.mail", "msg": "a warning\nover two lines"}
+    assert line["exc"].startswith("Traceback") and line["exc"].endswith("ValueError: boom")
+
+
 @pytest.mark.live
 def test_under_the_server_the_crash_is_one_json_line(tmp_path):
     """As deployed: the crash is one JSON line in the server's log, and so is another module's warning."""
@@ -98,5 +124,5 @@ def test_under_the_server_the_crash_is_one_json_line(tmp_path):
     [crash] = [line for line in lines if line["logger"] == "jwt_api.error"]
     assert crash["request_id"] == "live-crash-1" and crash["level"] == "error" and crash["path"] == "/auth"
     assert "ProgrammingError: (1146" in crash["exc"]
-    # Nobody configured the root logger (the server does not): the app gave it the JSON handler.
+    # Another module's warning is a JSON line of the same shape.
     assert [line for line in lines if line["level"] == "warning" and not line["logger"].startswith("jwt_api")]

@@ -1,8 +1,9 @@
 """HTTP/1.1 without Host is a JSON 400; the app sends no Server header.
 
-The Host check is the app's (rest/inputs.py require_host), so it holds under
-any server that passes such a request on; these tests call the WSGI app with
-the environ a server builds, since a test client always adds a Host.
+The server refuses such a request before Flask (serving/bridge.py); the app's
+own check (rest/inputs.py require_host) holds under any other WSGI server, so
+these tests call the WSGI app with the environ a server builds (a test client
+always adds a Host). The live test sends it over a socket, as deployed.
 """
 import json
 import socket
@@ -55,8 +56,8 @@ def test_the_app_sends_no_server_header(client, method, path, status):
 
 
 @pytest.mark.live
-def test_a_real_server_passes_the_request_on_and_the_app_refuses_it(live_server):
-    """Over a socket, as a client without Host sends it: the server passes it on, the app answers 400."""
+def test_over_a_socket_as_deployed_it_is_the_same_json_400(live_server):
+    """As a client without Host sends it, to the server as deployed: the one JSON 400."""
     with socket.create_connection(("127.0.0.1", live_server.port), timeout=10) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
         raw = b""
