@@ -90,7 +90,9 @@ def _signed_challenge(client_data_json: bytes) -> bytes:
     try:
         value = json.loads(client_data_json)["challenge"]
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
+        # RecursionError: JSON nested thousands deep inside the base64, where the
+        # request body's depth cap (rest/json_body.py) cannot see it.
         raise AssertionRejected(REJECTED) from None
 
 

@@ -1,7 +1,7 @@
 """The HTTP layer: request parsing, errors, middleware, and one blueprint per URL family.
 
 It may import accounts/, content/, config and db's exceptions; it runs no SQL
-itself. Low modules (errors, middleware, inputs, responses, pagination,
+itself. Low modules (errors, middleware, inputs, json_body, responses, pagination,
 conditional, token_auth, rate_limits) never import a blueprint module.
 Blueprints, by the URLs they answer:
   login      /auth, /login, /rest-auth, / (the login page)

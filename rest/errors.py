@@ -9,13 +9,13 @@ response by hand.
 import logging
 import math
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 import db
 from accounts import errors as domain
-from rest.middleware import request_id
+from rest.middleware import error_log, request_id
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,12 @@ def _database_unavailable(exc):
 
 
 def _unexpected(exc):
-    # Logged with the request id; the client gets no trace, no SQL, no detail.
-    log.exception("unhandled error (request_id=%s)", request_id())
+    # One JSON line with the request id and the traceback as a string field
+    # ("exc"); the client gets no trace, no SQL, no detail, and the same id
+    # in its X-Request-ID header to quote.
+    rid = request_id()
+    error_log.error("unhandled error (request_id=%s)", rid, exc_info=exc, extra={"fields": {
+        "request_id": rid, "method": request.method, "path": request.path}})
     return error_response(500, HTTP_STATUS_CODES[500], "An unexpected error occurred.")
 
 

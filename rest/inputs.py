@@ -92,7 +92,8 @@ def text(body, name, max_length, required=True):
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        # The database driver would fail on it: a 500 instead of the client's fault.
+        # The database driver would fail on it. rest/json_body.py refuses it in
+        # every JSON body already; this holds for a dict from anywhere else.
         raise ApiError(400, f"'{name}' must be valid Unicode text.", field=name) from None
     return value
 
@@ -114,6 +115,18 @@ def require_some(values, names):
     """400 unless at least one of the partial update's values was sent (PATCH {} changes nothing)."""
     if all(value is None for value in values.values()):
         raise ApiError(400, f"Send at least one of: {', '.join(names)}.")
+
+
+def require_host():
+    """before_request: 400 for an HTTP/1.1 request without a Host header (RFC 9112 section 3.2).
+
+    `python -m serving` refuses it before Flask (serving/bridge.py); this holds
+    under any other WSGI server (gunicorn passed it on, and it was served: a
+    request naming no site, which a proxy or a cache may attribute to any).
+    """
+    environ = request.environ
+    if not environ.get("HTTP_HOST") and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+        raise ApiError(400, "An HTTP/1.1 request must carry a Host header.")
 
 
 MAX_ID = 4294967295  # INT UNSIGNED

@@ -36,6 +36,8 @@ import db
 from accounts import events
 
 access_log = logging.getLogger("jwt_api.access")
+# Unhandled errors (rest/errors.py): one JSON line each, the traceback a string field.
+error_log = logging.getLogger("jwt_api.error")
 
 # Letters, digits and . _ : - only: safe to echo in a header and a log line.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -86,6 +88,31 @@ def _setup_access_log():
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
     _default_handler = handler
+
+
+_error_handler = None
+
+
+def _setup_error_log():
+    """Give jwt_api.error, and an unconfigured root logger, the JSON formatter (once per process).
+
+    jwt_api.error has a handler of its own, as the access log has, so that a
+    server's logging setup cannot print a crash's traceback as bare lines in
+    the JSON stream. Every other logger of the app propagates to the root;
+    when nothing configured it (gunicorn does not), Python's last-resort
+    handler would print message and traceback as plain text, so the root gets
+    the same JSON handler. Its level stays the default WARNING.
+    """
+    global _error_handler
+    if _error_handler is not None:
+        return
+    handler = _error_handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    error_log.addHandler(handler)
+    error_log.propagate = False
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(handler)
 
 
 REQUEST_ID_KEY = "jwt_api.request_id"  # in the WSGI environ
@@ -261,6 +288,7 @@ def request_origin():
 def init_app(app):
     """Wrap the app in RequestLog and SecurityHeaders; CORS and metrics hooks only when configured."""
     _setup_access_log()
+    _setup_error_log()
     events.read_origin_with(request_origin)  # the domain records events without reading the request
     app.wsgi_app = RequestLog(app.wsgi_app, app.config["ACCESS_LOG"])
     if app.config["METRICS_ENABLED"]:
