@@ -922,7 +922,8 @@ def parse_args(argv):
                         help="peers measured beside the service (bench/peers): 'all', 'none' or a "
                              f"comma-separated list of {', '.join(peers.NAMES)}")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for both servers, for experiments (ACCESS_LOG=false)")
+                        help="extra environment for every server started here but the peers, "
+                             "for experiments (ACCESS_LOG=false)")
     return parser.parse_args(argv)
 
 
