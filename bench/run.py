@@ -675,21 +675,21 @@ def print_peers(summary):
         return
     print(f"\nPeers, 4 workers each, one database each (GET /rest-auth with a token from the peer's own "
           f"login; the bare ones GET /hello):")
-    print(f"{'system':68} {'req/s median (min–max)':26} {'× bare Flask':20} our /rest-auth ÷ it")
+    print(f"{'system':68} {'req/s median (min–max)':29} {'× bare Flask':20} our /rest-auth ÷ it")
     print(f"{'bare Flask, gunicorn sync (bench/hello.py): the baseline':68} "
-          f"{fmt_stats(summary['hello']['req_s']):26} {'1':20}")
+          f"{fmt_stats(summary['hello']['req_s']):29} 1")
     if "hello_served" in summary:
         served = summary["hello_served"]
         print(f"{'bare Flask, our server (python -m serving bench.hello:app)':68} "
-              f"{fmt_stats(served['req_s']):26} {fmt_stats(served['ratio'], '×', digits=3):20}")
+              f"{fmt_stats(served['req_s']):29} {fmt_stats(served['ratio'], '×', digits=3):20}")
     if "rest_auth" in summary:
         ours = summary["rest_auth"]
-        print(f"{'this service, GET /rest-auth, as make bench starts it':68} {fmt_stats(ours['req_s']):26} "
+        print(f"{'this service, GET /rest-auth, as make bench starts it':68} {fmt_stats(ours['req_s']):29} "
               f"{fmt_stats(ours['ratio'], '×', digits=3):20} 1")
     for name in shown:
         entry = summary[peer_endpoint(name)]
         over = fmt_stats(entry["ours_over"], "×", digits=2) if "ours_over" in entry else "n/a"
-        print(f"{PEER_LABELS[name][1]:68} {fmt_stats(entry['req_s']):26} "
+        print(f"{PEER_LABELS[name][1]:68} {fmt_stats(entry['req_s']):29} "
               f"{fmt_stats(entry['ratio'], '×', digits=3):20} {over}")
 
 
