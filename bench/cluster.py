@@ -21,7 +21,10 @@ from pathlib import Path
 import load_data
 import run as bench
 
-sys.path.insert(0, str(bench.ROOT / "tests" / "cluster"))
+# tests/cluster/harness.py imports tests/support.py (`from support import ...`),
+# as every test module does: put both folders on the path, as tests/conftest.py
+# does; appended, so that nothing there shadows a bench module.
+sys.path += [str(bench.ROOT / "tests"), str(bench.ROOT / "tests" / "cluster")]
 import harness  # noqa: E402
 
 NAMES = ("rest_auth", "posts_page")

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/mfa_login.py [--users 40]
 
-Starts the service (gunicorn, as bench/run.py does, its own database), makes
+Starts the service (`python -m serving`, as bench/run.py does, its own database), makes
 two sets of accounts, one plain and one with an authenticator app on, and
 logs each in once per kind, interleaved, from one client (latency, not
 throughput; the argon2id password check dominates every kind):

@@ -39,7 +39,12 @@ def start(args, env, log_path, cwd=ROOT):
 
 
 def children(pid):
-    """PIDs of the direct children of `pid` (gunicorn's workers), from /proc."""
+    """PIDs of the direct children of `pid`, from /proc: a server's workers.
+
+    gunicorn forks its workers; so does granian (`python -m serving`), through
+    multiprocessing's fork start method on Linux (spawn would still make them
+    children of the master; forkserver, which granian refuses, would not).
+    """
     path = Path(f"/proc/{pid}/task/{pid}/children")
     try:
         return [int(p) for p in path.read_text().split()]
@@ -67,7 +72,7 @@ def rss_kib(pid):
 
 
 def stop(process, timeout=10):
-    """SIGTERM `process` (gunicorn stops its workers), then SIGKILL it and any worker left."""
+    """SIGTERM `process` (gunicorn and granian stop their workers), then SIGKILL it and any worker left."""
     workers = children(process.pid) if process.poll() is None else []
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

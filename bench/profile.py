@@ -1,15 +1,21 @@
-"""Where the time goes: py-spy samples every gunicorn worker while wrk loads one endpoint.
+"""Where the time goes: py-spy samples every worker of the service while wrk loads one endpoint.
 
     .venv/bin/python bench/profile.py                       # GET /rest-auth, 8 s
     .venv/bin/python bench/profile.py --endpoint posts_page --seconds 5
     .venv/bin/python bench/profile.py --gil     # Python's CPU only, no waits
 
-Starts the service as bench/run.py does (own database, 4 sync workers), warms
-it up, then records with py-spy (`pip install py-spy`; requirements-dev.txt)
-and prints the functions with the most samples, by own time and including
-callees. Samples are wall-clock: a worker waiting on MariaDB shows up in
-PyMySQL's socket reads (the database's share), one waiting for wrk to close
-the connection in gunicorn's close_graceful (the same for hello).
+Starts the service as bench/run.py does (`python -m serving`, own database,
+4 workers), warms it up, then records with py-spy (`pip install py-spy`;
+requirements-dev.txt) from granian's master with --subprocesses, which
+follows the workers it forked, and prints the functions with the most
+samples, by own time and including callees (less the frames every worker's
+stack starts with: runpy, multiprocessing, granian's process startup).
+Samples are wall-clock: a worker waiting on MariaDB shows up in PyMySQL's
+socket reads (the database's share), an idle event loop in
+EpollSelector.select, granian writing an answer in the bridge's
+proto.response_bytes line. A sample of a thread with no Python frame at all
+(granian's Rust threads, holding a Python thread state) is counted as
+NATIVE, so that the shares add up.
 The raw collapsed stacks are kept in bench/results/profile-<endpoint>.txt
 (feed them to flamegraph.pl or speedscope for a picture).
 """
@@ -25,6 +31,11 @@ import load_data  # noqa: E402
 import procs  # noqa: E402
 import run  # noqa: E402
 
+NATIVE = "(no Python frame: a native thread of the server, e.g. granian's Rust runtime)"
+# Frames at the root of every worker's stack (how the process started): in
+# every sample of the main thread, so they would head "including callees".
+STARTUP = ("<frozen runpy>", "(__main__.py:", "multiprocessing/", "granian/server/")
+
 
 def top(collapsed, count=40):
     """(own, cumulative) lists of (share, frame) from py-spy's raw collapsed stacks."""
@@ -33,12 +44,12 @@ def top(collapsed, count=40):
         if not line.strip():
             continue
         stack, samples = line.rsplit(" ", 1)
-        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        frames = [f for f in stack.split(";") if f and not f.startswith("process ")] or [NATIVE]
         total += int(samples)
-        if frames:
-            own[frames[-1]] += int(samples)
+        own[frames[-1]] += int(samples)
         for frame in set(frames):
-            cumulative[frame] += int(samples)
+            if not any(marker in frame for marker in STARTUP):
+                cumulative[frame] += int(samples)
     total = max(total, 1)
     return ([(n / total, f) for f, n in own.most_common(count)],
             [(n / total, f) for f, n in cumulative.most_common(count)])

@@ -3,8 +3,8 @@
     make soak                                   # 10 minutes, 4 client processes
     .venv/bin/python bench/soak.py --minutes 1 --clients 2
 
-Creates its own database (dropped at the end) and starts the service under
-gunicorn exactly as bench/run.py does (4 sync workers, rate limiting off).
+Creates its own database (dropped at the end) and starts the service exactly
+as bench/run.py does (`python -m serving`, 4 workers, rate limiting off).
 Each client process registers its own account, logs in, then loops over a
 weighted mix: GET /rest-auth, a page of its posts (which must show the
 client's own latest writes: it is their only writer), POST a post, GET one post,

@@ -4,7 +4,8 @@ Every bench figure is a ratio to these, measured in the same run: bare Flask
 on gunicorn sync workers (the ceiling every Flask user knows) and the same
 app served by `python -m serving bench.hello:app`, so the distance between
 our endpoints and our server's own ceiling shows too. If either could not
-start, `make bench` could not either.
+start, `make bench` could not either; and its memory check finds our
+server's workers as the children of its master.
 """
 import os
 import subprocess
@@ -63,3 +64,30 @@ def test_an_app_the_server_cannot_load_is_one_line(tmp_path):
                             env={**os.environ, "PYTHON_DOTENV_DISABLED": "1", "APP_ENV": "development"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: cannot load the WSGI app 'bench.nothing_here:app'")
+
+
+def test_our_servers_workers_are_children_of_its_master(tmp_path):
+    """bench/run.py's memory check reads the workers' RSS as the master's children (bench/procs.py)."""
+    from bench import procs
+
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("APP_ENV", "SECRET_KEY")}
+    env.update({"SERVER_BIND": f"127.0.0.1:{port}", "SERVER_WORKERS": "2", "RATELIMIT_ENABLED": "false",
+                "PYTHON_DOTENV_DISABLED": "1", "APP_ENV": "development"})
+    with open(tmp_path / "served.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "serving", "bench.hello:app"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        procs.wait_http(f"http://127.0.0.1:{port}/hello", server)
+        deadline = time.monotonic() + 20
+        while len(procs.children(server.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = procs.children(server.pid)
+        assert len(workers) == 2, (workers, (tmp_path / "served.log").read_text(errors="replace")[-2000:])
+        for pid in workers:
+            assert b"serving\0bench.hello:app" in open(f"/proc/{pid}/cmdline", "rb").read()
+            assert procs.rss_kib(pid) > 10_000  # a Python process with Flask loaded
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")]  # stopped with their master
