@@ -15,6 +15,8 @@ WRITTEN = [
     ".venv/bin/python",
     "node_modules/.installed",
     "bench/results/run.json",
+    "bench/results/serving-choice.json",    # bench/serving_choice.py
+    "bench/.venvs/serving-choice/bin/python",  # its gevent candidate's venv
 ]
 
 
