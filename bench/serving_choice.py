@@ -140,7 +140,7 @@ def measure_throughput(candidates, ports, env, work, args) -> dict:
     finally:
         for server in servers.values():
             server.stop()
-    return {key: _throughput_summary(key, rounds) for key in servers}
+    return {key: dict(_throughput_summary(key, rounds), port=servers[key].port) for key in servers}
 
 
 def _throughput_summary(key: str, rounds: list) -> dict:
@@ -238,7 +238,7 @@ def measure_slow_clients(candidate, ports, env, work, args) -> dict:
     for name, figures in (("quiet", quiet), ("slow headers", slow_headers), ("slow bodies", slow_bodies)):
         log(f"{candidate.key:24} {name:12} answered {figures['answered']:6.1%} of {figures['calls']:4}  "
             f"p99 {figures['p99_ms'] or 0:7.1f} ms")
-    return {"quiet": quiet, "slow_headers": slow_headers, "slow_bodies": slow_bodies}
+    return {"quiet": quiet, "slow_headers": slow_headers, "slow_bodies": slow_bodies, "service_port": server.port}
 
 
 # --- the report ----------------------------------------------------------------------------------
