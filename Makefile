@@ -5,7 +5,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip -q --disable-pip-version-check
 
-.PHONY: run test deps dev-deps node-deps system-deps bench soak secret clean
+.PHONY: run test deps dev-deps node-deps system-deps bench bench-serving soak secret clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -27,13 +27,15 @@ node_modules/.installed: package.json package-lock.json
 
 node-deps: node_modules/.installed
 
-# Debian packages the tests drive: Chromium (login page) and wrk (bench).
+# Debian packages the tests drive: Chromium (login page), wrk (bench) and nginx
+# (bench/serving_choice.py's proxy candidate; in /usr/sbin, off a user's PATH).
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v wrk >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v wrk >/dev/null \
+	    || ! { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx >/dev/null; \
 	  else \
-	    echo "install Debian's chromium and wrk (sudo apt-get install chromium wrk)"; exit 1; \
+	    echo "install Debian's chromium, wrk and nginx (sudo apt-get install chromium wrk nginx)"; exit 1; \
 	  fi; \
 	fi
 	@# The cluster suite (tests/cluster): Galera SST by rsync, Redis Sentinel, HAProxy.
@@ -86,6 +88,10 @@ test: dev-deps node-deps system-deps
 
 bench: dev-deps system-deps
 	$(PY) bench/run.py
+
+# Issue 17's serving candidates side by side (docs/performance.md, "Choosing the server"; ~6 min).
+bench-serving: dev-deps system-deps
+	$(PY) bench/serving_choice.py
 
 soak: dev-deps
 	$(PY) bench/soak.py

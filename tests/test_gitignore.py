@@ -16,6 +16,8 @@ WRITTEN = [
     "node_modules/.installed",
     "bench/results/run.json",
     "bench/.venvs/fastapi-users/bin/python",  # a bench peer's own venv (bench/peers/venvs.py)
+    "bench/results/serving-choice.json",    # bench/serving_choice.py
+    "bench/.venvs/serving-choice/bin/python",  # its gevent candidate's venv
 ]
 
 
