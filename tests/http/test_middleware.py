@@ -2,6 +2,7 @@
 import io
 import json
 import logging
+from datetime import datetime, timezone
 
 import pytest
 
@@ -108,6 +109,22 @@ def test_the_line_written_directly_has_the_same_shape(client, make_user, login, 
         "path": "/rest-auth", "status": 200, "user_id": user["id"], "request_id": "direct-1"}
     assert line["ts"].endswith("+00:00") and isinstance(line["duration_ms"], float)
     assert token not in buffer.getvalue()
+
+
+@pytest.mark.parametrize("now", [0.0, 1796086075.0339997, 1796086075.9999996, 1796086075.0009995,
+                                 1796086075.9994999, 1796086076.5])
+def test_the_direct_line_stamps_time_as_isoformat_does(now):
+    # The date and time of day are formatted once a second and kept: each
+    # stamp, and the one after it in another second, reads as datetime's.
+    for moment in (now, now + 1.25, now):
+        assert middleware._utc_timestamp(moment) == datetime.fromtimestamp(
+            moment, timezone.utc).isoformat(timespec="milliseconds")
+
+
+@pytest.mark.parametrize("raw, path", [("/rest-auth", "/rest-auth"), ("//a", "/a"), ("", "/"),
+                                       ("/caf\xc3\xa9", "/caf\u00e9"), ("/\xff", "/\ufffd")])
+def test_the_logged_path_is_what_flask_calls_the_path(raw, path):
+    assert middleware._path({"PATH_INFO": raw}) == path
 
 
 def test_access_log_can_be_turned_off(make_app, access_lines):
