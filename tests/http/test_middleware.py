@@ -121,6 +121,24 @@ def test_the_direct_line_stamps_time_as_isoformat_does(now):
             moment, timezone.utc).isoformat(timespec="milliseconds")
 
 
+@pytest.mark.parametrize("fields", [
+    {"method": "GET", "path": "/rest-auth", "status": 200, "duration_ms": 0.12, "user_id": 7,
+     "request_id": "0" * 32},
+    {"method": "PATCH", "path": '/caf\u00e9/"q"\\\n\u2028\ud800', "status": 404, "duration_ms": 1e-05,
+     "user_id": None, "request_id": "r-1"},
+    {"method": "GET", "path": "/", "status": 500, "duration_ms": 12345.67, "user_id": True,
+     "request_id": None},  # not the usual types: the encoder writes it
+    {"method": None, "path": "/", "status": 200, "duration_ms": 3.0, "user_id": 2 ** 70,
+     "request_id": "x"},
+])
+def test_the_direct_line_is_json_line_byte_for_byte(fields):
+    ts = "2026-11-30T20:09:06.885+00:00"
+    expected = middleware.json_line(0, "info", "jwt_api.access", "request", fields).replace(
+        datetime.fromtimestamp(0, timezone.utc).isoformat(timespec="milliseconds"), ts, 1)
+    assert middleware._access_line(ts, *fields.values()) == expected
+    assert json.loads(expected)["path"] == fields["path"]
+
+
 @pytest.mark.parametrize("raw, path", [("/rest-auth", "/rest-auth"), ("//a", "/a"), ("", "/"),
                                        ("/caf\xc3\xa9", "/caf\u00e9"), ("/\xff", "/\ufffd")])
 def test_the_logged_path_is_what_flask_calls_the_path(raw, path):
