@@ -34,6 +34,7 @@ from flask import current_app, has_request_context, request
 
 import db
 from accounts import events
+from rest.log_batch import BatchedStream
 
 access_log = logging.getLogger("jwt_api.access")
 
@@ -80,7 +81,7 @@ def _setup_access_log():
     global _default_handler
     if access_log.handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(BatchedStream(sys.stderr))  # one write() per batch of lines
     handler.setFormatter(JsonFormatter())
     access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)

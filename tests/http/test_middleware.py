@@ -2,6 +2,7 @@
 import io
 import json
 import logging
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -271,11 +272,16 @@ def test_gunicorn_logs_json_and_merges_worker_metrics(tmp_path):
                 server.url + "/healthz", headers={"X-Request-ID": f"live-{i}"}), timeout=5).read()
         assert healthz_count() - before == 6
         assert list(folder.glob("*.db")) and not (folder / "counter_99999.db").exists()
-        lines = [json.loads(line) for line in server.log().splitlines()
-                 if line.startswith("{") and '"jwt_api.access"' in line]
+        deadline = time.monotonic() + 2  # access lines go out in batches (rest/log_batch.py)
+        while True:
+            lines = [json.loads(line) for line in server.log().splitlines()
+                     if line.startswith("{") and '"jwt_api.access"' in line]
+            ids = {line["request_id"] for line in lines if line["path"] == "/healthz"}
+            if {f"live-{i}" for i in range(6)} <= ids or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
     finally:
         stop_live_server(server)
-    ids = {line["request_id"] for line in lines if line["path"] == "/healthz"}
     assert {f"live-{i}" for i in range(6)} <= ids
 
 
