@@ -93,7 +93,7 @@ def _free_port():
 _handed_out = set()
 
 
-def start_servers(env, work, workers, baseline=None):
+def start_servers(env, work, workers, baseline=None, base_env=None):
     """{"": context, "@base": context}: hello and the service (and the baseline's) with `workers` workers.
 
     Each context is bench/run.py's, its service logged in; both share the
@@ -102,7 +102,8 @@ def start_servers(env, work, workers, baseline=None):
     hello = Served(f"hello-x{workers}", "bench.hello_bridge", env, work, workers)
     services = {"": Served(f"service-x{workers}", "serving", env, work, workers)}
     if baseline:
-        services["@base"] = Served(f"service-base-x{workers}", "serving", env, work, workers, cwd=baseline)
+        services["@base"] = Served(f"service-base-x{workers}", "serving", dict(env, **(base_env or {})),
+                                   work, workers, cwd=baseline)
     hello.ready("/hello")
     for service in services.values():
         service.ready("/rest-auth")
@@ -312,6 +313,8 @@ def main(argv=None):
     parser.add_argument("--baseline", default="", metavar="DIR",
                         help="also measure the service of another checkout (e.g. `git archive main`) "
                              "in the same rounds; its endpoints are reported as NAME@base")
+    parser.add_argument("--base-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment for the baseline only (--baseline . --base-env ACCESS_LOG=false)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the service (ACCESS_LOG=false)")
     args = parser.parse_args(argv)
@@ -326,7 +329,8 @@ def main(argv=None):
             procs.stop_all()  # the token is all we needed from a server
             cprofile(env, ctx, args.cprofile)
             return 0
-        contexts = {w: start_servers(env, work, w, args.baseline) for w in counts}
+        base_env = dict(item.split("=", 1) for item in args.base_env)
+        contexts = {w: start_servers(env, work, w, args.baseline, base_env) for w in counts}
         for by_label in contexts.values():  # warm every worker and path, unrecorded
             for ctx in by_label.values():
                 loads = run.endpoints(ctx)
