@@ -1,5 +1,6 @@
 """rest/log_batch.py: access-log lines written in batches, in order, whole, and never lost at a flush or a fork."""
 import io
+import json
 import logging
 import os
 import threading
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from rest import log_batch, middleware
+from support import bearer
 
 
 class Recording(io.StringIO):
@@ -114,3 +116,55 @@ def test_a_forked_worker_writes_its_own_lines_and_never_its_parents_again(tmp_pa
 def test_the_access_log_handler_writes_through_a_batched_stream():
     middleware._setup_access_log()
     assert isinstance(middleware._default_handler.stream, log_batch.BatchedStream)
+
+
+def test_deferred_lines_are_made_at_the_flush_in_their_place(batched):
+    stream, underlying = batched
+    made = []
+
+    def make(n):
+        made.append(n)
+        return f"deferred-{n}\n"
+
+    stream.write("text-1\n")
+    stream.defer(make, (2,))
+    stream.write("text-3\n")
+    assert made == []  # nothing made before the batch is written
+    stream.flush()
+    assert made == [2]
+    assert underlying.writes == ["text-1\ndeferred-2\ntext-3\n"]
+
+
+def test_a_line_that_cannot_be_made_says_so_and_the_others_are_written(batched):
+    stream, underlying = batched
+    stream.defer(lambda: 1 / 0, ())
+    stream.write("after\n")
+    stream.flush()
+    first, second = underlying.getvalue().splitlines()
+    assert json.loads(first) == {"level": "error", "logger": "rest.log_batch",
+                                 "msg": "could not make an access-log line: "
+                                        "ZeroDivisionError('division by zero')"}
+    assert second == "after"
+
+
+def test_the_deferred_access_line_is_the_line_written_directly(client, make_user, login, monkeypatch):
+    make_user("alice", "correct-horse-battery")
+    token = login("alice", "correct-horse-battery")
+    handler = middleware._default_handler
+    monkeypatch.setattr(middleware.access_log, "handlers", [handler])
+    lines = {}
+    for kind, stream in (("direct", io.StringIO()), ("deferred", log_batch.BatchedStream(io.StringIO()))):
+        previous = handler.setStream(stream)
+        try:
+            client.get("/caf%C3%A9", headers={**bearer(token), "X-Request-ID": "same-1"})
+        finally:
+            handler.setStream(previous)
+        if kind == "deferred":
+            stream.flush()
+            stream = stream.stream
+        [lines[kind]] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    for line in lines.values():
+        line.pop("ts"), line.pop("duration_ms")
+    assert lines["deferred"] == lines["direct"] == {
+        "level": "info", "logger": "jwt_api.access", "msg": "request", "method": "GET",
+        "path": "/caf\u00e9", "status": 404, "user_id": None, "request_id": "same-1"}
