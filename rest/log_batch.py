@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+import weakref
 
 FLUSH_SECONDS = 0.05
 BATCH_BYTES = 64 * 1024
@@ -30,7 +31,10 @@ class BatchedStream:
     def __init__(self, stream):
         self.stream = stream
         self._fresh()
-        os.register_at_fork(before=self.flush, after_in_child=self._fresh)
+        # Weakly: a stream that is gone (a test's) is no reason to stay, or to run at a fork.
+        this = weakref.ref(self)
+        os.register_at_fork(before=lambda: _at_fork(this, "flush"),
+                            after_in_child=lambda: _at_fork(this, "_fresh"))
 
     def _fresh(self):
         # At creation, and in a forked child: the parent's flusher thread and
@@ -94,6 +98,15 @@ class BatchedStream:
     def __getattr__(self, name):
         # What else a handler or a test may ask of a stream (fileno, encoding, isatty...).
         return getattr(self.stream, name)
+
+
+def _at_fork(this, method):
+    stream = this()
+    if stream is not None:
+        try:
+            getattr(stream, method)()
+        except (OSError, ValueError):  # an underlying stream closed: nothing to write to
+            pass
 
 
 def _made(make_line, args):
