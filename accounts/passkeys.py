@@ -115,6 +115,7 @@ LIST = """
     WHERE user_id = %s ORDER BY id LIMIT %s"""
 IDS_OF_USER = "SELECT credential_id, transports FROM webauthn_credential WHERE user_id = %s"
 COUNT = "SELECT COUNT(*) AS n FROM webauthn_credential WHERE user_id = %s"
+ANY = "SELECT 1 FROM webauthn_credential WHERE user_id = %s"  # inside EXISTS (accounts/mfa.py)
 INSERT = """
     INSERT INTO webauthn_credential (user_id, credential_id, public_key, sign_count, name, transports)
     VALUES (%s, %s, %s, %s, %s, %s)"""

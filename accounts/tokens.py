@@ -139,18 +139,24 @@ def decode(token: str, expected_type: str = ACCESS) -> dict:
         payload = _verify(token, config)
         if len(verified) >= VERIFIED_CACHE_SIZE:
             verified.clear()
-        verified[token] = (settings, dict(payload))
-    _check_claims(payload, expected_type)
+        cached = verified[token] = (settings, dict(payload), None)
+    if cached[2] != expected_type:
+        # The claims' checks depend on the payload and the expected type
+        # only: once passed for this type, they pass at every later use.
+        _check_claims(payload, expected_type)
+        verified[token] = (settings, cached[1], expected_type)
     return payload
 
 
 # A client sends the same access token with every request until it expires,
 # and PyJWT 2.15 spends 150-200 us parsing and verifying one HS256 token (the
 # header, then the whole token again): as much as the identity query. So each
-# ring remembers the tokens it verified (at most this many). A hit skips only
-# what cannot change for the same bytes under the same keys, issuer and
-# audience (signature, structure, claims present); the time claims are checked
-# again at every use, as PyJWT checks them, and revocation stays the database's.
+# ring remembers the tokens it verified (at most this many): (issuer and
+# audience settings, payload, the type whose claim checks it passed or None).
+# A hit skips only what cannot change for the same bytes under the same keys,
+# issuer and audience (signature, structure, claims present and well-formed);
+# the time claims are checked again at every use, as PyJWT checks them, and
+# revocation stays the database's.
 VERIFIED_CACHE_SIZE = 1024
 
 

@@ -43,7 +43,9 @@ def top(collapsed, count=40):
     for line in collapsed.splitlines():
         if not line.strip():
             continue
-        stack, samples = line.rsplit(" ", 1)
+        stack, _, samples = line.rpartition(" ")
+        if not samples.isdigit():
+            continue  # a frame name py-spy printed with a line break in it (a LocalProxy's repr)
         frames = [f for f in stack.split(";") if f and not f.startswith("process ")] or [NATIVE]
         total += int(samples)
         own[frames[-1]] += int(samples)

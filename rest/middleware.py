@@ -5,8 +5,10 @@ count are Flask hooks registered only when configured (CORS_ORIGINS,
 METRICS_ENABLED). Health, readiness and /metrics themselves are
 rest/health.py.
 
-RequestLog runs on every request, so it does little: a regex match, two clock
-reads, one dict dumped as JSON. The log line names the URL path only (never the
+RequestLog runs on every request, so it does little: a regex match, three clock
+reads, and what the line will say handed to the access log's batched stream
+(rest/log_batch.py), which makes and writes the lines of a batch together
+(0.05 s apart at most). The log line names the URL path only (never the
 query string, which may carry ?token=), the status, the duration, the caller's
 user id when known and the request id; never a token, password or hash.
 
@@ -24,16 +26,17 @@ service does not use (that library had several security advisories in 2024).
 """
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from datetime import datetime, timezone
 
 from flask import current_app, has_request_context, request
 
 import db
 from accounts import events
+from rest.log_batch import BatchedStream
 
 access_log = logging.getLogger("jwt_api.access")
 # Unhandled errors (rest/errors.py): one JSON line each, the traceback a string field.
@@ -82,7 +85,7 @@ def _setup_access_log():
     global _default_handler
     if access_log.handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(BatchedStream(sys.stderr))  # one write() per batch of lines
     handler.setFormatter(JsonFormatter())
     access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)
@@ -136,7 +139,8 @@ class RequestLog:
     def __call__(self, environ, start_response):
         started = environ[STARTED_KEY] = time.perf_counter()  # /metrics durations too
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if incoming and REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        # 32 random hex digits, as uuid4().hex gave, in a third of its time.
+        request_id = incoming if incoming and REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
         environ[REQUEST_ID_KEY] = request_id
 
         def start(status, headers, exc_info=None):
@@ -149,36 +153,102 @@ class RequestLog:
 
 
 def _path(environ):
+    return _path_of(environ.get("PATH_INFO", ""))
+
+
+def _path_of(raw):
     # What request.path gives: PEP 3333 hands PATH_INFO over as latin-1.
-    raw = environ.get("PATH_INFO", "").encode("latin-1", "replace").decode("utf-8", "replace")
+    if not raw.isascii():  # ASCII (nearly every path) reads the same either way
+        raw = raw.encode("latin-1", "replace").decode("utf-8", "replace")
     return "/" + raw.lstrip("/")
 
 
 def _log_request(environ, status, seconds):
     if not access_log.isEnabledFor(logging.INFO):
         return
-    fields = {
-        "method": environ.get("REQUEST_METHOD"),
-        "path": _path(environ),  # never the query: it may hold a token
-        "status": status,
-        "duration_ms": round(seconds * 1000, 2),
-        "user_id": environ.get(USER_ID_KEY),
-        "request_id": environ.get(REQUEST_ID_KEY),
-    }
     handler = _default_handler
+    if (type(handler.stream) is BatchedStream and access_log.handlers == [handler]
+            and not access_log.filters and not handler.filters):
+        # Only our own handler, on its batched stream: the line is made when
+        # its batch is written (rest/log_batch.py), from what it says now.
+        handler.stream.defer(_request_line, (time.time(), environ.get("REQUEST_METHOD"),
+                                             environ.get("PATH_INFO", ""), status, seconds,
+                                             environ.get(USER_ID_KEY), environ.get(REQUEST_ID_KEY)))
+        return
+    method = environ.get("REQUEST_METHOD")
+    path = _path(environ)  # never the query: it may hold a token
+    duration_ms = round(seconds * 1000, 2)
+    user_id = environ.get(USER_ID_KEY)
+    request_id = environ.get(REQUEST_ID_KEY)
     if access_log.handlers == [handler] and not access_log.filters and not handler.filters:
         # Only our own handler: write its line straight to its stream. A
         # LogRecord, the handler chain and the formatter cost 8 % of a worker's
-        # CPU on GET /rest-auth (bench/profile.py); the line is the same.
-        line = json_line(time.time(), "info", access_log.name, "request", fields)
+        # CPU on GET /rest-auth (bench/profile.py); the line is json_line()'s.
+        line = _access_line(_utc_timestamp(time.time()), method, path, status, duration_ms, user_id,
+                            request_id)
         with handler.lock:
             handler.stream.write(line + "\n")
         return
+    fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms,
+              "user_id": user_id, "request_id": request_id}
     # Other handlers are attached (an operator's, a test's): the logging way,
     # minus the stack walk that would look up this function's file and line.
     record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, "request", None, None,
                                    extra={"fields": fields})
     access_log.handle(record)
+
+
+ACCESS_LOGGER = access_log.name
+_LINE_HEAD = '{"ts":"%s","level":"info","logger":' + json.dumps(ACCESS_LOGGER) + ',"msg":"request",'
+_string = json.encoder.encode_basestring_ascii  # a string as _encode writes it: quoted, ASCII
+
+
+def _access_line(ts, method, path, status, duration_ms, user_id, request_id):
+    """What json_line(now, "info", ACCESS_LOGGER, "request", fields) writes, byte for byte.
+
+    Formatted by hand when the fields have their usual types (0.6 us; the
+    encoder takes 2.7 us, most of it building itself anew at each call):
+    strings escaped by the encoder's own function, the int and float as it
+    writes them (repr). Anything else goes through the encoder.
+    """
+    if (type(method) is str and type(path) is str and type(status) is int
+            and type(duration_ms) is float and type(request_id) is str
+            and (user_id is None or type(user_id) is int)):
+        return (_LINE_HEAD % ts + f'"method":{_string(method)},"path":{_string(path)},"status":{status},'
+                f'"duration_ms":{duration_ms!r},"user_id":{"null" if user_id is None else user_id},'
+                f'"request_id":{_string(request_id)}}}')
+    return _encode({"ts": ts, "level": "info", "logger": ACCESS_LOGGER, "msg": "request",
+                    "method": method, "path": path, "status": status, "duration_ms": duration_ms,
+                    "user_id": user_id, "request_id": request_id})
+
+
+def _request_line(now, method, raw_path, status, seconds, user_id, request_id):
+    """The access line, with a newline, of a request that ended at `now` (time.time())."""
+    return _access_line(_utc_timestamp(now), method, _path_of(raw_path), status, round(seconds * 1000, 2),
+                        user_id, request_id) + "\n"
+
+
+# (a second since the epoch, its "YYYY-MM-DDTHH:MM:SS" in UTC): one tuple, replaced
+# whole, so a thread never reads one second's number with another's text.
+_second = (None, "")
+
+
+def _utc_timestamp(now):
+    """datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"), 6 times faster.
+
+    The date and time of day change once a second: they are formatted then,
+    and only the milliseconds per call. Rounded to the microsecond first, as
+    datetime rounds (half to even), then cut to milliseconds, as isoformat cuts.
+    """
+    second = int(now)
+    micro = round((now - second) * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    global _second
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{micro // 1000:03d}+00:00"
 
 
 def request_id():

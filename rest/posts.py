@@ -24,9 +24,10 @@ LIMITS = {"title": 200, "body": 65535}  # characters
 
 def _owner(uid):
     """{id, username} of user `uid` if the caller may use their posts; 404 otherwise."""
-    if uid == current_user.id:
-        return current_user.to_json()
-    row = users.get(uid) if current_user.is_admin else None
+    caller = current_user._get_current_object()  # one context lookup, not one per attribute
+    if uid == caller.id:
+        return caller.to_json()
+    row = users.get(uid) if caller.is_admin else None
     if row is None:
         raise NotFound("No such user.")
     return {"id": row["id"], "username": row["username"]}

@@ -14,7 +14,7 @@ service's JSON 429 with Retry-After. docs/security.md ("Throttling").
 import logging
 import threading
 import time
-from functools import wraps
+from functools import partial, wraps
 
 from flask import current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -194,6 +194,34 @@ def _rate_limited(exc):
     return errors.error_response(error.status, error.error, error.description, headers=error.headers)
 
 
+# Flask-Limiter's settings for limits on every request; this service sets none.
+GLOBAL_LIMIT_SETTINGS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
+
+
+def _without_global_hooks(app, limiter):
+    """Take out the three hooks Flask-Limiter runs at every request, for limits this service never sets.
+
+    Its before_request checks default, application and meta limits (here
+    every limit is a view's decorator, which checks itself inside the view),
+    its after_request writes rate-limit headers (headers_enabled=False) and
+    its teardown_request resets a context that dies with the request anyway.
+    With limits on, as deployed, they cost 75 us of a GET /rest-auth's
+    155 us in process (bench/hot_path.py). Kept when a global limit is set.
+    """
+    manager = limiter.limit_manager
+    if (manager.default_limits or manager.application_limits
+            or any(app.config.get(name) for name in GLOBAL_LIMIT_SETTINGS)):
+        return
+
+    def limiters(func):
+        owner = func.args[0] if isinstance(func, partial) and func.args else getattr(func, "__self__", None)
+        return owner is limiter
+
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        if None in hooks:
+            hooks[None] = [func for func in hooks[None] if not limiters(func)]
+
+
 def init_app(app):
     """Attach a Limiter to the app; ConfigError on a malformed limit setting."""
     _check_settings(app.config)
@@ -203,6 +231,7 @@ def init_app(app):
         # client writes further left cannot pick its own rate-limit key.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     limiter = _limiter(app)
+    _without_global_hooks(app, limiter)
     app.extensions[EXTENSION] = _State(limiter, _route_limits(limiter, app.config))
     # While Redis is unreachable this is the in-memory fallback Flask-Limiter
     # itself uses (its `limiter` strategy switches), so the account delay

@@ -10,6 +10,7 @@ import os
 import time
 
 import pytest
+import redis
 from click.testing import CliRunner
 
 import db
@@ -369,3 +370,22 @@ def test_the_cache_is_bounded_by_entries_and_bytes(cache, monkeypatch):
     cache.put(user_cache.POSTS, 1, "big", "x" * 101, ticket, size=101)  # over a sixteenth: not kept
     assert cache.get(user_cache.POSTS, 1, "big")[0] is None
     assert cache._bytes <= user_cache.MAX_BYTES
+
+
+def test_announcements_arriving_together_are_all_applied(cache):
+    # One write of three messages: the subscriber's first read takes them all
+    # into redis-py's buffer, behind a socket that then polls empty.
+    other = user_cache.UserCache(REDIS_URL, cache.channel, 60)
+    try:
+        for user_id in (1, 2, 3):
+            _, ticket = other.get(user_cache.IDENTITY, user_id, "k")
+            other.put(user_cache.IDENTITY, user_id, "k", "kept", ticket)
+        with redis.Redis.from_url(REDIS_URL) as publisher:
+            burst = publisher.pipeline(transaction=False)
+            for user_id in (1, 2, 3):
+                burst.publish(cache.channel, f"{user_cache.EVERYTHING}:{user_id}")
+            burst.ping()
+            burst.execute()
+        assert [other.get(user_cache.IDENTITY, user_id, "k")[0] for user_id in (3, 2, 1)] == [None] * 3
+    finally:
+        other.close()

@@ -56,6 +56,22 @@ def test_a_remembered_token_is_still_checked_for_its_type(app):
             _decode(app, refresh, tokens.ACCESS)
 
 
+def test_a_remembered_token_passes_for_one_type_and_fails_for_the_other_at_every_use(app):
+    access = _issue(app)
+    for _ in range(2):
+        assert _decode(app, access)["type"] == "access"
+        with pytest.raises(tokens.TokenError, match="^Expected a refresh token$"):
+            _decode(app, access, tokens.REFRESH)
+
+
+def test_a_signed_token_with_a_malformed_claim_is_refused_at_every_use(app):
+    with app.app_context():
+        token = tokens.issue(ALICE, tokens.ACCESS, 60, jti="not-hex")
+    for _ in range(3):
+        with pytest.raises(tokens.TokenError, match=r"^Token id \(jti\) is malformed$"):
+            _decode(app, token)
+
+
 def test_a_new_key_ring_forgets_every_token(make_app):
     app = make_app(SECRET_KEY="old-secret-" + "o" * 40)
     token = _issue(app)

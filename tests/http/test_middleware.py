@@ -2,6 +2,8 @@
 import io
 import json
 import logging
+import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -108,6 +110,40 @@ def test_the_line_written_directly_has_the_same_shape(client, make_user, login, 
         "path": "/rest-auth", "status": 200, "user_id": user["id"], "request_id": "direct-1"}
     assert line["ts"].endswith("+00:00") and isinstance(line["duration_ms"], float)
     assert token not in buffer.getvalue()
+
+
+@pytest.mark.parametrize("now", [0.0, 1796086075.0339997, 1796086075.9999996, 1796086075.0009995,
+                                 1796086075.9994999, 1796086076.5])
+def test_the_direct_line_stamps_time_as_isoformat_does(now):
+    # The date and time of day are formatted once a second and kept: each
+    # stamp, and the one after it in another second, reads as datetime's.
+    for moment in (now, now + 1.25, now):
+        assert middleware._utc_timestamp(moment) == datetime.fromtimestamp(
+            moment, timezone.utc).isoformat(timespec="milliseconds")
+
+
+@pytest.mark.parametrize("fields", [
+    {"method": "GET", "path": "/rest-auth", "status": 200, "duration_ms": 0.12, "user_id": 7,
+     "request_id": "0" * 32},
+    {"method": "PATCH", "path": '/caf\u00e9/"q"\\\n\u2028\ud800', "status": 404, "duration_ms": 1e-05,
+     "user_id": None, "request_id": "r-1"},
+    {"method": "GET", "path": "/", "status": 500, "duration_ms": 12345.67, "user_id": True,
+     "request_id": None},  # not the usual types: the encoder writes it
+    {"method": None, "path": "/", "status": 200, "duration_ms": 3.0, "user_id": 2 ** 70,
+     "request_id": "x"},
+])
+def test_the_direct_line_is_json_line_byte_for_byte(fields):
+    ts = "2026-11-30T20:09:06.885+00:00"
+    expected = middleware.json_line(0, "info", "jwt_api.access", "request", fields).replace(
+        datetime.fromtimestamp(0, timezone.utc).isoformat(timespec="milliseconds"), ts, 1)
+    assert middleware._access_line(ts, *fields.values()) == expected
+    assert json.loads(expected)["path"] == fields["path"]
+
+
+@pytest.mark.parametrize("raw, path", [("/rest-auth", "/rest-auth"), ("//a", "/a"), ("", "/"),
+                                       ("/caf\xc3\xa9", "/caf\u00e9"), ("/\xff", "/\ufffd")])
+def test_the_logged_path_is_what_flask_calls_the_path(raw, path):
+    assert middleware._path({"PATH_INFO": raw}) == path
 
 
 def test_access_log_can_be_turned_off(make_app, access_lines):
@@ -236,11 +272,16 @@ def test_gunicorn_logs_json_and_merges_worker_metrics(tmp_path):
                 server.url + "/healthz", headers={"X-Request-ID": f"live-{i}"}), timeout=5).read()
         assert healthz_count() - before == 6
         assert list(folder.glob("*.db")) and not (folder / "counter_99999.db").exists()
-        lines = [json.loads(line) for line in server.log().splitlines()
-                 if line.startswith("{") and '"jwt_api.access"' in line]
+        deadline = time.monotonic() + 2  # access lines go out in batches (rest/log_batch.py)
+        while True:
+            lines = [json.loads(line) for line in server.log().splitlines()
+                     if line.startswith("{") and '"jwt_api.access"' in line]
+            ids = {line["request_id"] for line in lines if line["path"] == "/healthz"}
+            if {f"live-{i}" for i in range(6)} <= ids or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
     finally:
         stop_live_server(server)
-    ids = {line["request_id"] for line in lines if line["path"] == "/healthz"}
     assert {f"live-{i}" for i in range(6)} <= ids
 
 

@@ -443,3 +443,30 @@ def test_per_ip_refusals_do_not_consume_the_window(make_app):
         assert_429(attempt(client, f"r{n}"))
     time.sleep(2.1)
     assert attempt(client, "after").status_code == 401
+
+
+def _limiter_hooks(app):
+    limiter = app.extensions[rate_limits.EXTENSION].limiter
+    hooks = [f for table in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+             for f in table.get(None, [])]
+    return [f for f in hooks if getattr(f, "__self__", None) is limiter
+            or (getattr(f, "args", None) and f.args[0] is limiter)]
+
+
+def test_no_limiter_hook_runs_at_every_request_yet_view_limits_hold(make_app, make_user):
+    # The per-request hooks serve global limits only; the views' own limits
+    # are checked inside the views (and answered in the JSON shape).
+    app = throttled_app(make_app, RATELIMIT_LOGIN="2/minute")
+    assert _limiter_hooks(app) == []
+    client = app.test_client()
+    assert [attempt(client, "nobody").status_code for _ in range(2)] == [401, 401]
+    assert_429(attempt(client, "nobody"))
+    assert client.get("/public").status_code == 200
+
+
+def test_a_global_limit_keeps_the_limiter_hooks(make_app):
+    app = throttled_app(make_app, RATELIMIT_DEFAULT="1/minute")
+    assert len(_limiter_hooks(app)) == 3
+    client = app.test_client()
+    assert client.get("/public").status_code == 200
+    assert client.get("/public").status_code == 429
