@@ -105,7 +105,7 @@ def test_it_listens_in_its_port_range_and_leaves_nothing_listening(report):
 
 
 def test_make_bench_serving_runs_it():
-    done = subprocess.run(["make", "-n", "bench-serving"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["make", "-n", "--no-print-directory", "bench-serving"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == ".venv/bin/python bench/serving_choice.py"
 
