@@ -7,6 +7,7 @@ import email.utils
 import os
 import re
 import ssl
+import sys
 
 from dotenv import load_dotenv
 
@@ -60,6 +61,14 @@ def _refuse_renamed(env):
         if env.get(old):
             raise ConfigError(f"{old} is no longer read (the server is granian, not gunicorn): "
                               f"rename it {new}")
+
+
+SERVER_TASK_KINDS = ("rust", "asyncio")
+
+
+def default_server_tasks() -> str:
+    """granian's Rust task implementation exists only for Python before 3.12."""
+    return "rust" if sys.version_info < (3, 12) else "asyncio"
 
 
 def _lifetime(env):
@@ -201,6 +210,9 @@ def from_env(env=None):
         # past this many MiB of resident memory (0: no limit).
         "SERVER_WORKER_LIFETIME": _lifetime(env),
         "SERVER_WORKER_MAX_RSS": _int(env, "SERVER_WORKER_MAX_RSS", 0, minimum=0),
+        # Who drives each request's coroutine: granian's Rust tasks (less CPU
+        # per request; Python < 3.12 only) or asyncio's (serving/__main__.py).
+        "SERVER_TASKS": _str(env, "SERVER_TASKS", default_server_tasks()),
         # Account email (accounts/mail*.py, docs/security.md "Account email").
         # ACCOUNT_EMAIL: addresses on accounts, password reset, verification.
         # Unset: on outside production, and in production when MAIL_HOST is set.
@@ -285,6 +297,7 @@ def validate(config):
         raise ConfigError(f"DB_SSL_MODE must be one of: {', '.join(SSL_MODES)}")
     if config.get("DB_CAUSAL_READS", "auto") not in CAUSAL_READS:
         raise ConfigError(f"DB_CAUSAL_READS must be one of: {', '.join(CAUSAL_READS)}")
+    _check_server_tasks(config)
     if not 0 <= config.get("DB_WRITE_RETRIES", 5) <= 10:
         raise ConfigError("DB_WRITE_RETRIES must be between 0 and 10")
     unknown = set(config["TOKEN_LOCATIONS"]) - set(TOKEN_LOCATIONS)
@@ -298,6 +311,15 @@ def validate(config):
     _check_mfa(config)  # first: PUBLIC_URL's form, which check_mail() relies on
     check_mail(config)
     check_production(config)
+
+
+def _check_server_tasks(config):
+    tasks = config.get("SERVER_TASKS", default_server_tasks())
+    if tasks not in SERVER_TASK_KINDS:
+        raise ConfigError(f"SERVER_TASKS must be one of: {', '.join(SERVER_TASK_KINDS)} (got {tasks!r})")
+    if tasks == "rust" and sys.version_info >= (3, 12):
+        raise ConfigError("SERVER_TASKS=rust needs Python before 3.12 (granian has no Rust tasks after): "
+                          "set SERVER_TASKS=asyncio")
 
 
 def _check_app_env(config):

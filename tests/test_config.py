@@ -69,6 +69,7 @@ def test_malformed_values_are_named(env, message):
     ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL must start with one of: redis://"),
     ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL must start with one of"),
     ({"CACHE_SECONDS": "301"}, "CACHE_SECONDS must be between 0 and 300"),
+    ({"SERVER_TASKS": "threads"}, r"SERVER_TASKS must be one of: rust, asyncio \(got 'threads'\)"),
 ])
 def test_invalid_choices_are_refused(env, message):
     with pytest.raises(config.ConfigError, match=message):
@@ -80,6 +81,16 @@ def test_typed_values():
                               "FLASK_DEBUG": "off", "JWT_ACCESS_TTL": "60"})
     assert values["DB_PORT"] == 3307 and values["JWT_ACCESS_TTL"] == 60
     assert values["TOKEN_LOCATIONS"] == ["authorization", "query"] and values["DEBUG"] is False
+
+
+def test_server_tasks_follow_the_python_that_has_them(monkeypatch):
+    """Rust tasks by default where granian has them (Python < 3.12); asyncio's, and never rust, after."""
+    assert config.from_env({})["SERVER_TASKS"] == ("rust" if sys.version_info < (3, 12) else "asyncio")
+    monkeypatch.setattr(config.sys, "version_info", (3, 12, 0))
+    assert config.from_env({})["SERVER_TASKS"] == "asyncio"
+    with pytest.raises(config.ConfigError, match="SERVER_TASKS=rust needs Python before 3.12.*"
+                                                 "set SERVER_TASKS=asyncio"):
+        config.validate(_production(SERVER_TASKS="rust"))
 
 
 def test_every_variable_is_in_env_example():

@@ -18,10 +18,13 @@ pytestmark = pytest.mark.live
 MAX_BODY = 2048
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+# Every case under both ways of running a request's coroutine (SERVER_TASKS):
+# granian's Rust tasks, the default, and asyncio's, the documented way back.
+@pytest.fixture(scope="module", params=["rust", "asyncio"])
+def server(tmp_path_factory, request):
     live = start_live_server(tmp_path_factory.mktemp("framing"), MAX_CONTENT_LENGTH=str(MAX_BODY),
-                             SERVER_BODY_TIMEOUT="2")
+                             SERVER_BODY_TIMEOUT="2", SERVER_TASKS=request.param)
+    live.env_tasks = request.param
     yield live
     stop_live_server(live)
 
@@ -63,6 +66,12 @@ def error(status, headers, body):
     parsed = json.loads(body)
     assert parsed["status_code"] == status and set(parsed) == {"status_code", "error", "description"}
     return parsed
+
+
+def test_the_server_runs_the_tasks_it_was_asked_for(server):
+    # granian logs this warning at start when, and only when, it runs its Rust tasks.
+    rust = "Rust task implementation is experimental" in server.log()
+    assert rust == (server.env_tasks == "rust")
 
 
 def test_a_long_url_is_414_in_json(server):
