@@ -17,14 +17,25 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from accounts import hash_slots
+
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _LEGACY_PREFIXES = ("pbkdf2:", "scrypt:")
 _dummy_hash = None
+# Who may hash now: the server's slots, one per core (accounts/hash_slots.py), or anyone.
+_slots = hash_slots.UNLIMITED
+
+
+def share_cores(slots) -> None:
+    """Hash only while holding one of `slots` (the server's master calls this before forking)."""
+    global _slots
+    _slots = slots
 
 
 def hash_password(password):
     """Return an argon2id hash of `password` (a str)."""
-    return _hasher.hash(password)
+    with _slots.held():
+        return _hasher.hash(password)
 
 
 def verify_password(stored_hash, password):
@@ -33,6 +44,11 @@ def verify_password(stored_hash, password):
     Unknown hash formats (for example a plain-text password typed into the
     user table) never verify.
     """
+    with _slots.held():
+        return _verify(stored_hash, password)
+
+
+def _verify(stored_hash, password):
     if stored_hash.startswith("$argon2"):
         try:
             return _hasher.verify(stored_hash, password)

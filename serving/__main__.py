@@ -11,9 +11,12 @@ which is how a key rotation takes effect (docs/operations.md).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 import config
 from serving import worker
@@ -57,7 +60,27 @@ def main(argv: list[str]) -> None:
     server = _server(settings, address)
     if not argv:
         _say_where(settings, address)
-    server.serve()
+    with _hash_slots(settings, ours=not argv):
+        server.serve()
+
+
+@contextlib.contextmanager
+def _hash_slots(settings: dict, ours: bool):
+    """One password hash per core at a time across the workers (accounts/hash_slots.py), for the serve."""
+    processes, threads = config.worker_plan(settings)
+    cores = len(os.sched_getaffinity(0))
+    if not ours or threads > 1 or processes <= cores:  # nothing to limit (threads share one process's locks)
+        yield
+        return
+    from accounts import hash_slots, passwords
+
+    directory = tempfile.mkdtemp(prefix="jwt-api-hash-slots-")
+    try:
+        passwords.share_cores(hash_slots.HashSlots(directory, cores))
+        log.info("password hashing: at most %d at once across %d workers (one per core)", cores, processes)
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _other_app(spec: str):

@@ -8,6 +8,7 @@
 A request is held inside the database by a row lock this test takes itself.
 """
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -131,5 +132,44 @@ def test_recycled_workers_never_drop_a_request_and_their_gauges_leave_metrics(tm
         gauge_files = {path.name for path in folder.glob("gauge_livesum_*.db")}
         assert not {f"gauge_livesum_{pid}.db" for pid in replaced} & gauge_files, gauge_files
         assert answered > 0
+    finally:
+        stop_live_server(server)
+
+
+def test_workers_beyond_the_cores_share_one_hash_slot_per_core(tmp_path):
+    """accounts/hash_slots.py under the real server: set up by the master, used by logins, removed at exit."""
+    cores = len(os.sched_getaffinity(0))
+    server = start_live_server(tmp_path, SERVER_WORKERS=str(cores + 2))
+    try:
+        for _ in range(3):
+            login(server)
+        line = f"password hashing: at most {cores} at once across {cores + 2} workers"
+        assert line in server.log()
+        # The slot files the workers opened (after the logins, the ones that hashed hold them open).
+        mine = {os.path.dirname(path) for path in open_files_of_children(server.process.pid)
+                if os.path.basename(os.path.dirname(path)).startswith("jwt-api-hash-slots-")}
+        assert len(mine) == 1, mine
+        assert sorted(os.listdir(next(iter(mine)))) == [f"slot-{n}" for n in range(cores)]
+    finally:
+        stop_live_server(server)
+    assert not os.path.exists(next(iter(mine)))  # the master removed it on its way out
+
+
+def open_files_of_children(pid):
+    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    for child in children:
+        folder = f"/proc/{child}/fd"
+        for fd in os.listdir(folder):
+            try:
+                yield os.readlink(os.path.join(folder, fd))
+            except OSError:
+                continue
+
+
+def test_no_hash_slots_when_every_worker_has_a_core(tmp_path):
+    server = start_live_server(tmp_path, SERVER_WORKERS="1")
+    try:
+        login(server)
+        assert "password hashing: at most" not in server.log()
     finally:
         stop_live_server(server)
