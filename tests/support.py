@@ -289,3 +289,35 @@ def clear_of_a_totp_step_edge(margin=3.0):
     elif into > 30 - margin:
         time.sleep(30 - into + margin)
 
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10.0):
+    """Send raw bytes to 127.0.0.1:`port`; return (status, headers with lower-case names, body) of the first answer.
+
+    Reads until the answer's Content-Length is in, or the server closes the connection.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < _content_length(received):
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+def _content_length(received: bytes) -> int:
+    for line in received.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support import start_live_server, stop_live_server
+from support import raw_exchange, start_live_server, stop_live_server
 
 pytestmark = pytest.mark.live
 
@@ -29,34 +29,9 @@ def server(tmp_path_factory, request):
     stop_live_server(live)
 
 
-def exchange(server, raw, pause_after=None):
+def exchange(server, raw):
     """Send raw bytes; return (status, headers with lower-case names, body bytes) of the first answer."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(raw)
-        data = b""
-        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split()[1]), headers, body
-
-
-def _length(data):
-    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 0
+    return raw_exchange(server.port, raw)
 
 
 def error(status, headers, body):

@@ -3,12 +3,10 @@ its counts in Redis. What the server refuses itself never reaches the app, and i
 answered in the service's JSON error shape too (tests/security/test_attack_framing.py)."""
 import json
 import secrets
-import socket
-from urllib.parse import urlsplit
 
 import pytest
 
-from support import start_live_server, stop_live_server
+from support import raw_exchange, start_live_server, stop_live_server
 from forge import LEAKS, SECRET
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -32,24 +30,7 @@ def server(tmp_path_factory):
 
 def raw_request(server, head, body=b""):
     """Send raw bytes on a fresh connection; return (status, headers dict, body bytes)."""
-    parts = urlsplit(server.url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(head + body)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    data = b"".join(chunks)
-    head_bytes, _, payload = data.partition(b"\r\n\r\n")
-    lines = head_bytes.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    return status, headers, payload
+    return raw_exchange(server.port, head + body)
 
 
 def request_head(method, path, headers):
