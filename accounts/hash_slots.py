@@ -6,9 +6,9 @@ core to another); when they all hash at once, the extra hashes only share
 the cores and the caches, and the whole machine checks fewer passwords per
 second: 70.5–77.0 verifies/s from 4 processes against 74.5–79.3 from 2 on
 this 2-core machine (bench/run.py's _verify_rate in forked processes, three
-times each). With slots, a worker that
-finds every core hashing waits, and the workers that are not hashing
-(writing a session, answering other requests) keep their share.
+times each). With slots, a worker that finds every core hashing waits, and
+the workers that are not hashing (writing a session, answering other
+requests) keep their share.
 
 A slot is an exclusive flock() on one of `count` files in a directory the
 server's master made before forking: the kernel releases it when its holder

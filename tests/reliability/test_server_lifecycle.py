@@ -146,7 +146,7 @@ def test_workers_beyond_the_cores_share_one_hash_slot_per_core(tmp_path):
         line = f"password hashing: at most {cores} at once across {cores + 2} workers"
         assert line in server.log()
         # The slot files the workers opened (after the logins, the ones that hashed hold them open).
-        mine = {os.path.dirname(path) for path in open_files_of_children(server.process.pid)
+        mine = {os.path.dirname(path) for path in open_files(server.worker_pids())
                 if os.path.basename(os.path.dirname(path)).startswith("jwt-api-hash-slots-")}
         assert len(mine) == 1, mine
         assert sorted(os.listdir(next(iter(mine)))) == [f"slot-{n}" for n in range(cores)]
@@ -155,10 +155,10 @@ def test_workers_beyond_the_cores_share_one_hash_slot_per_core(tmp_path):
     assert not os.path.exists(next(iter(mine)))  # the master removed it on its way out
 
 
-def open_files_of_children(pid):
-    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
-    for child in children:
-        folder = f"/proc/{child}/fd"
+def open_files(pids):
+    """The paths `pids` hold open (from /proc)."""
+    for pid in pids:
+        folder = f"/proc/{pid}/fd"
         for fd in os.listdir(folder):
             try:
                 yield os.readlink(os.path.join(folder, fd))
