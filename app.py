@@ -14,7 +14,7 @@ import config as settings
 import db
 import mail_cli
 from accounts import events, keys, mail_sender
-from rest import errors, inputs, json_body, middleware, rate_limits, register_blueprints
+from rest import errors, fast_paths, inputs, json_body, middleware, rate_limits, register_blueprints
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def create_app(config=None, env=None):
 
 
 class Service(Flask):
-    """Flask, remembering which functions ensure_sync() found synchronous.
+    """Flask, remembering which functions ensure_sync() found synchronous, with rest/fast_paths.py's shortcuts.
 
     Flask asks inspect.iscoroutinefunction() about the view and every
     teardown function at every request (0.7 us each, bench/hot_path.py); a
@@ -75,9 +75,18 @@ class Service(Flask):
     may be made anew per request, are asked every time, as Flask does.
     """
 
+    response_class = fast_paths.Response
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._sync_functions = set()
+
+    def create_url_adapter(self, request):
+        if request is not None:
+            adapter = fast_paths.url_adapter(self, request)
+            if adapter is not None:
+                return adapter
+        return super().create_url_adapter(request)
 
     def ensure_sync(self, func):
         if type(func) is not FunctionType:
