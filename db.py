@@ -63,6 +63,10 @@ CONFLICTS = {DEADLOCK, LOCK_WAIT_TIMEOUT}
 HOST_RETRY_SECONDS = 5.0  # a host that failed is skipped this long, then tried again
 STATE_CHECK_SECONDS = 2.0  # a pooled connection's Galera node is checked again after this long
 BACKOFF_SECONDS = 0.02    # first pause before a conflicting write is re-run (doubles, jittered)
+# The request's g itself, not its proxy: close_db runs after every request, and an
+# attribute read through a proxy costs ~1.3 us (docs/performance.md, "Flask's proxies").
+_g = g._get_current_object
+
 
 class Result(NamedTuple):
     """What a write reports: rows changed, and the AUTO_INCREMENT id it made (0 if none)."""
@@ -458,11 +462,12 @@ def close_db(exc=None):
     A transaction left open (it cannot be, but a pooled connection must
     never carry one) is rolled back first.
     """
-    conn = g.pop("_db", None)
+    context = _g()
+    conn = context.pop("_db", None)
     if conn is None:
         return
     broken = False
-    if g.pop("_in_transaction", False):
+    if context.pop("_in_transaction", False):
         try:
             conn.rollback()
         except _UNAVAILABLE:

@@ -22,7 +22,7 @@ from rest import factors, inputs, rate_limits
 from rest.errors import ApiError
 from rest.middleware import login_failed
 from rest.responses import no_store
-from rest.token_auth import current_user, token_required
+from rest.token_auth import caller, token_required
 
 bp = Blueprint("login", __name__)
 
@@ -67,7 +67,7 @@ def login():
 def who_am_i():
     """Who the caller is (the login-form tutorial's dashboard); POST /auth still issues tokens."""
     return jsonify(message="You are verified. Welcome to your dashboard!",
-                   user=current_user.to_json())
+                   user=caller().to_json())
 
 
 @bp.get("/rest-auth")
@@ -76,7 +76,7 @@ def rest_auth():
     """A protected resource: answers only a caller with a valid token."""
     return jsonify(
         message="You are an authenticated person to see this message",
-        user=current_user.to_json(),
+        user=caller().to_json(),
     )
 
 

@@ -13,6 +13,10 @@ from flask import request
 
 from rest.errors import ApiError
 
+# The objects behind Flask's proxies, for the per-request paths: an attribute read through
+# a proxy costs ~1.3 us (docs/performance.md, "Flask's proxies"), ~0.15 us this way.
+_request = request._get_current_object
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
@@ -22,10 +26,11 @@ def page_args():
 
     before_id is None for the first page.
     """
-    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+    args = _request().args
+    raw = args.get("limit", str(DEFAULT_LIMIT))
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, f"'limit' must be an integer from 1 to {MAX_LIMIT}.", field="limit")
-    cursor = request.args.get("cursor")
+    cursor = args.get("cursor")
     return int(raw), (None if cursor is None else _decode(cursor))
 
 

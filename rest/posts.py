@@ -68,7 +68,7 @@ def list_posts(uid):
     # Kept as JSON text by this worker until a post of `uid` is written (accounts/cache.py).
     body = cache.read_through(cache.POSTS, uid, (before, limit),
                               lambda: _page_body(uid, owner, before, limit))
-    response = current_app.response_class(body, mimetype="application/json")
+    response = current_app._get_current_object().response_class(body, mimetype="application/json")
     return conditional.private(response)
 
 
