@@ -63,8 +63,8 @@ CONFLICTS = {DEADLOCK, LOCK_WAIT_TIMEOUT}
 HOST_RETRY_SECONDS = 5.0  # a host that failed is skipped this long, then tried again
 STATE_CHECK_SECONDS = 2.0  # a pooled connection's Galera node is checked again after this long
 BACKOFF_SECONDS = 0.02    # first pause before a conflicting write is re-run (doubles, jittered)
-# The request's g itself, not its proxy: close_db runs after every request, and an
-# attribute read through a proxy costs ~1.3 us (docs/performance.md, "Flask's proxies").
+# The request's g itself, not its proxy: close_db runs after every request
+# (docs/performance.md, "Flask's proxies and Werkzeug's copies").
 _g = g._get_current_object
 
 

@@ -28,7 +28,6 @@ calls the WSGI app in this process (no server, no sockets) and prints
 cProfile's top functions and the microseconds per request.
 """
 import argparse
-import io
 import os
 import socket
 import subprocess
@@ -45,6 +44,7 @@ import pstats  # noqa: E402
 
 sys.path.insert(0, str(BENCH_DIR))
 
+import in_process  # noqa: E402
 import load_data  # noqa: E402
 import procs  # noqa: E402
 import run  # noqa: E402
@@ -246,8 +246,6 @@ def print_profile(out, result, name):
 
 def cprofile(env, ctx, name, count=20000):
     """Call the service's WSGI app `count` times in this process for `name`; print µs/request and cProfile's top."""
-    from werkzeug.test import EnvironBuilder
-
     import app as app_module
     from rest import middleware
 
@@ -259,18 +257,7 @@ def cprofile(env, ctx, name, count=20000):
         middleware._default_handler.stream.stream = open(os.devnull, "w")
     path = {"rest_auth": "/rest-auth", "posts_page": f"/users/{ctx.user_id}/posts?limit={run.PAGE}",
             "public": "/public", "hello": "/hello"}[name]
-    template = EnvironBuilder(path=path, headers={"Authorization": f"Bearer {ctx.access_token}",
-                                                  "Host": "127.0.0.1"}).get_environ()
-    statuses = []
-
-    def start_response(status, headers, exc_info=None):
-        statuses.append(status)
-
-    def once():
-        environ = dict(template)
-        environ["wsgi.input"] = io.BytesIO(b"")
-        b"".join(application(environ, start_response))
-
+    once, statuses = in_process.caller(application, path, ctx.access_token)
     for _ in range(500):
         once()
     if not statuses[-1].startswith("200"):

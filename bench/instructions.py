@@ -19,7 +19,6 @@ Its own database, dropped at the end (bench/run.py workspace).
 """
 import argparse
 import concurrent.futures
-import io
 import json
 import os
 import subprocess
@@ -99,7 +98,7 @@ def serve_in_process(root, setup, name, count):
     """The child: build `root`'s app, warm it up, then serve `count` requests of `name`."""
     sys.path.insert(0, str(root))
     os.chdir(root)
-    from werkzeug.test import EnvironBuilder
+    import in_process  # bench/'s own: it imports nothing of the service
 
     import app as app_module
     from rest import middleware
@@ -107,18 +106,7 @@ def serve_in_process(root, setup, name, count):
     application = app_module.create_app(env=setup["env"])
     middleware._default_handler.stream.stream = open(os.devnull, "w")  # lines made and written, to nowhere
     path = PATHS[name].format(user_id=setup["user_id"])
-    template = EnvironBuilder(path=path, headers={"Authorization": f"Bearer {setup['token']}",
-                                                  "Host": "127.0.0.1"}).get_environ()
-    statuses = []
-
-    def start_response(status, headers, exc_info=None):
-        statuses.append(status)
-
-    def once():
-        environ = dict(template)
-        environ["wsgi.input"] = io.BytesIO(b"")
-        b"".join(application(environ, start_response))
-
+    once, statuses = in_process.caller(application, path, setup["token"])
     for _ in range(WARM_UP):
         once()
     if not statuses[-1].startswith("200"):

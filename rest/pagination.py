@@ -13,8 +13,8 @@ from flask import request
 
 from rest.errors import ApiError
 
-# The objects behind Flask's proxies, for the per-request paths: an attribute read through
-# a proxy costs ~1.3 us (docs/performance.md, "Flask's proxies"), ~0.15 us this way.
+# Per-request code reads the objects behind Flask's proxies: a read through a proxy costs
+# ~1.3 us, ~0.15 us this way (docs/performance.md, "Flask's proxies and Werkzeug's copies").
 _request = request._get_current_object
 
 DEFAULT_LIMIT = 20

@@ -21,8 +21,8 @@ from rest import dpop_proofs, scopes
 from rest.errors import REALM, ApiError, invalid_token
 from rest.middleware import USER_ID_KEY
 
-# The objects behind Flask's proxies, for the per-request paths: an attribute read through
-# a proxy costs ~1.3 us (docs/performance.md, "Flask's proxies"), ~0.15 us this way.
+# Per-request code reads the objects behind Flask's proxies: a read through a proxy costs
+# ~1.3 us, ~0.15 us this way (docs/performance.md, "Flask's proxies and Werkzeug's copies").
 _app, _g, _request = current_app._get_current_object, g._get_current_object, request._get_current_object
 
 current_user: User = LocalProxy(lambda: _g().get("user"))
