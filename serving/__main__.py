@@ -112,12 +112,13 @@ def _server(settings: dict, address):
     """granian's server for these settings (README, "Running in production")."""
     from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
     from granian.http import HTTP1Settings
-    from granian.server import Server
+
+    from serving.listener import OneListenerServer
 
     workers, _ = config.worker_plan(settings)
     where = ({"uds": address} if isinstance(address, str)
              else {"address": address[0], "port": address[1]})
-    return Server(
+    return OneListenerServer(
         "serving.worker:build", factory=True, interface=Interfaces.RSGI,
         # uvloop and granian's Rust tasks: 18 % less worker CPU per GET /rest-auth
         # than asyncio's loop and tasks (docs/performance.md, "Choosing the server").
@@ -125,7 +126,7 @@ def _server(settings: dict, address):
         http=HTTPModes.http1, websockets=False, workers=workers,
         # hyper reads headers under this deadline; serving/bridge.py reads the body under its own.
         http1_settings=HTTP1Settings(header_read_timeout=settings["SERVER_HEADER_TIMEOUT"] * 1000),
-        backlog=2048,
+        backlog=2048, defer_seconds=settings["SERVER_HEADER_TIMEOUT"],
         respawn_failed_workers=True, respawn_interval=1.0,
         workers_lifetime=settings["SERVER_WORKER_LIFETIME"] or None,
         workers_max_rss=settings["SERVER_WORKER_MAX_RSS"] or None,
