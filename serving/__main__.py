@@ -113,12 +113,12 @@ def _server(settings: dict, address):
     from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
     from granian.http import HTTP1Settings
 
-    from serving.listener import OneListenerServer
+    from serving.listener import KeptListenersServer
 
     workers, _ = config.worker_plan(settings)
     where = ({"uds": address} if isinstance(address, str)
              else {"address": address[0], "port": address[1]})
-    return OneListenerServer(
+    return KeptListenersServer(
         "serving.worker:build", factory=True, interface=Interfaces.RSGI,
         # uvloop and granian's Rust tasks: 18 % less worker CPU per GET /rest-auth
         # than asyncio's loop and tasks (docs/performance.md, "Choosing the server").
