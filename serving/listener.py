@@ -37,10 +37,6 @@ class KeptListenersServer(MPServer):
         self.defer_seconds = defer_seconds
         self._kept: dict[int, tuple] = {}
 
-    def _init_shared_socket(self):
-        super()._init_shared_socket()  # on Linux over TCP: checks that the address binds
-        self._kept = {}
-
     def _spawn_worker(self, idx, target, callback_loader):
         if self.bind_uds:  # granian already shares one unix socket
             return super()._spawn_worker(idx, target, callback_loader)
