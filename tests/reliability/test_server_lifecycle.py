@@ -126,7 +126,7 @@ def test_recycled_workers_never_drop_a_request_and_their_gauges_leave_metrics(tm
                                PROMETHEUS_MULTIPROC_DIR=str(folder))
     try:
         token, _ = login(server)
-        first = set(server.worker_pids())
+        seen = set(server.worker_pids())  # every worker that has served, the replaced included
         replaced, answers, failures = set(), [], []
         stop = threading.Event()
         clients = [threading.Thread(target=new_connection_calls, args=(server, token, stop, answers, failures))
@@ -136,8 +136,8 @@ def test_recycled_workers_never_drop_a_request_and_their_gauges_leave_metrics(tm
         deadline = time.monotonic() + 60
         try:
             while time.monotonic() < deadline and len(replaced) < 3 and not failures:
-                replaced |= first - set(server.worker_pids())
-                first |= set(server.worker_pids())
+                replaced |= seen - set(server.worker_pids())
+                seen |= set(server.worker_pids())
                 time.sleep(0.2)
         finally:
             stop.set()
